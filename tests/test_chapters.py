@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -96,14 +97,59 @@ def test_code_lines_fit_the_page(chapter):
     assert long_lines == []
 
 
-def test_numbers_are_glued_with_a_chapter_prefix(chapter):
+def test_prose_numbers_are_computed_with_a_chapter_prefix(chapter):
+    """Numbers in the prose are `{eval}`num.x`` set by a cell (`num.x = ...`), never typed or glued."""
     path, nb, text = chapter
-    glued = re.findall(r"glue\(\s*[\"']([^\"']+)[\"']", code_of(nb))
-    used = re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", prose_of(nb))
-    assert glued, "numbers in prose come from glue"
-    assert set(used) <= set(glued), set(used) - set(glued)
-    prefixes = {name.split("_")[0] for name in glued}
+    prose = prose_of(nb)
+    assert "{glue" not in prose, "quote numbers with {eval}`num.name`, which JupyterLab renders too"
+    used = set(re.findall(r"\{eval\}`num\.(\w+)`", prose))
+    assert len(re.findall(r"\{eval\}`", prose)) == len(re.findall(r"\{eval\}`num\.\w+`", prose))
+    set_ = set(re.findall(r"^num\.(\w+)\s*=", code_of(nb), flags=re.M))
+    assert used, "numbers in prose come from the cells"
+    assert used <= set_, f"used in the prose but never set: {sorted(used - set_)}"
+    prefixes = {name.split("_")[0] for name in set_}
     assert len(prefixes) == 1, f"one prefix per chapter, got {prefixes}"
+
+
+def tags_of(cell) -> set[str]:
+    return set(cell.metadata.get("tags", []))
+
+
+HIDDEN = {"remove-cell", "remove-input", "hide-input"}
+
+
+def test_plumbing_is_out_of_sight(chapter):
+    """The convention of the README's "Adding a chapter": what a visible cell shows is the idea."""
+    path, nb, text = chapter
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert "hide-input" in tags_of(code_cells[0]), "the import cell is collapsed (hide-input)"
+    assert 'plt.style.use("lilbook.book")' in code_cells[0].source, "the book's one style"
+    for cell in code_cells:
+        visible = not (tags_of(cell) & HIDDEN)
+        src = cell.source
+        assert "rcParams" not in src, "figures take their style from lilbook/book.mplstyle"
+        assert "getsource" not in src, "show a function with lilbook.display.show_source"
+        assert "glue(" not in src, "quote numbers with num.name = ... and {eval}`num.name`"
+        if re.search(r"^num\.\w+\s*=", src, flags=re.M):
+            assert "remove-cell" in tags_of(cell), "cells that set prose numbers are removed"
+            assert all(isinstance(stmt, ast.Assign) for stmt in ast.parse(src).body), (
+                "a prose-number cell only sets numbers (and names used to format them)"
+            )
+        if "show_source(" in src and visible is False:
+            continue
+        if "show_source(" in src:
+            raise AssertionError(f"a show_source cell is tagged remove-input: {src[:80]!r}")
+
+
+def test_kernelspec_matches_the_kernel(chapter):
+    """JupyterLab's kernel calls itself "Python 3 (ipykernel)"; the same name in the header keeps
+    a chapter that was only opened from being marked as modified (and rewritten by autosave)."""
+    path, nb, text = chapter
+    assert nb.metadata["kernelspec"] == {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
 
 
 def test_links_to_other_chapters(chapter):
