@@ -346,3 +346,11 @@ def test_red_team_rejects_bad_input():
         adv.red_team_search([1.0], 0.0, rng, learning_rate=2.0)
     with pytest.raises(ValueError, match=r"batch must be an integer in \[2, inf\]"):
         adv.red_team_search([1.0], 0.0, rng, batch=1)
+
+
+def test_private_substitution_gains_matches_public(setup):
+    _, model, _, _, x_test, y_test = setup
+    doc, label = x_test[1], int(y_test[1])
+    np.testing.assert_array_equal(
+        adv._substitution_gains(model, doc, label), adv.substitution_gains(model, doc, label)
+    )

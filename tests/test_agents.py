@@ -352,3 +352,40 @@ def test_game_of_24_rejects_bad_input():
 def test_public_names_exist():
     for name in ag.__all__:
         assert hasattr(ag, name), name
+
+
+# ------------------------------------------------------------------------------------------------
+# Private pieces that the chapter displays (they take already-checked values)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_check_numbers_and_start():
+    assert ag._check_numbers((4, 6, 1)) == [4, 6, 1]
+    assert ag._start([4, 6]) == ((Fraction(4), "4"), (Fraction(6), "6"))
+    with pytest.raises(TypeError, match="numbers"):
+        ag._check_numbers("46")
+    with pytest.raises(ValueError, match="1 to 6"):
+        ag._check_numbers([])
+
+
+def test_check_fractions():
+    assert ag._check_fractions([1, Fraction(1, 2)]) == [Fraction(1), Fraction(1, 2)]
+    with pytest.raises(ValueError, match="at least one"):
+        ag._check_fractions([])
+
+
+def test_private_value_24_by_hand_and_as_the_public_one():
+    f = Fraction
+    assert ag._value_24([f(24)]) == 1.0 and ag._value_24([f(3), f(8)]) == 1.0
+    assert ag._value_24([f(1), f(1)]) == 0.0
+    # 4 * 6 = 24 (0.4), all whole (0.3), all divide 24 (0.3)
+    assert ag._value_24([f(4), f(6), f(1)]) == pytest.approx(1.0)
+    assert ag._value_24([f(5), f(7), f(1, 2)]) == value_24([5, 7, f(1, 2)])
+
+
+def test_private_tot_bfs_matches_the_public_one():
+    for hand in ([4, 6, 1, 1], [1, 1, 1, 1], [3, 3, 8, 8]):
+        for breadth in (1, 5):
+            assert ag._tot_bfs(hand, breadth, value_24) == tot_bfs(hand, breadth)
+    result = ag._tot_bfs([3, 8], 1, oracle_value_24)
+    assert result.solved and safe_eval(result.expression) == 24

@@ -623,3 +623,30 @@ def test_influence_bad_input():
         ag.leave_one_out_test_loss(x, y, xt, yt[:-1], 0.1)
     with pytest.raises(ValueError, match="2-D"):
         ag.influence_on_test_loss(x[:, 0], y, xt, yt, 0.1)
+
+
+# ------------------------------------------------------- displayed private functions
+def test_private_chance_corrected_matches_public():
+    assert ag._chance_corrected(0.8, 0.5) == ag.chance_corrected(0.8, 0.5) == pytest.approx(0.6)
+
+
+def test_private_fleiss_agreement_matches_public_parts():
+    counts = np.array([[3, 0, 1], [2, 2, 0], [0, 4, 0]])
+    assert ag._fleiss_agreement(counts, 4) == ag.agreement_parts("fleiss", counts)
+
+
+def test_private_noisy_cross_validation_matches_public():
+    x, _, noisy, _ = blobs(2, n=60)
+    public = ag.noisy_cross_validation(x, noisy, 2, np.random.default_rng(5), epochs=10)
+    private = ag._noisy_cross_validation(
+        x, noisy, 2, np.random.default_rng(5), epochs=10, lr=0.5, l2=0.0
+    )
+    np.testing.assert_array_equal(private, public)
+
+
+def test_private_dawid_skene_matches_public():
+    labels = np.array([[0, 0, 1], [1, 1, -1], [0, 1, 1], [1, -1, 1]])
+    post, conf = ag._dawid_skene(labels, 2, max_iter=20, tol=1e-6, smoothing=0.01)
+    post_pub, conf_pub = ag.dawid_skene(labels, 2, max_iter=20)
+    np.testing.assert_array_equal(post, post_pub)
+    np.testing.assert_array_equal(conf, conf_pub)

@@ -620,3 +620,85 @@ def test_gtrxl_gate_by_formula_and_identity_limit():
         at.gtrxl_gate(x, y, w[:5], 0.0)
     with pytest.raises(ValueError, match="finite"):
         at.gtrxl_gate(x, y, w, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# the private functions the chapter displays (the public ones check input, then call these)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_private_scaled_dot_product_attention_equals_public_and_loops():
+    q, k, v = rand(40, 4, 3), rand(41, 5, 3), rand(42, 5, 2)
+    mask, bias = np.tril(np.ones((4, 5), dtype=bool)), rand(43, 4, 5)
+    out, w = at._scaled_dot_product_attention(q, k, v, mask, bias)
+    pub_out, pub_w = at.scaled_dot_product_attention(q, k, v, mask, bias)
+    np.testing.assert_array_equal(out, pub_out)
+    np.testing.assert_array_equal(w, pub_w)
+    ref_out, ref_w = loop_attention(q, k, v, mask, bias)
+    np.testing.assert_allclose(out, ref_out, atol=1e-12)
+    np.testing.assert_allclose(w, ref_w, atol=1e-12)
+
+
+def test_attention_checks_shapes_before_computing():
+    # a bias can stretch a single key to several; the weights then no longer fit v
+    with pytest.raises(ValueError, match=r"weights \(5, 3\) and v \(1, 3\)"):
+        at.scaled_dot_product_attention(rand(1, 5, 4), rand(2, 1, 4), rand(3, 1, 3), None, np.ones((5, 3)))
+    with pytest.raises(ValueError, match="no allowed key"):
+        at.scaled_dot_product_attention(rand(1, 2, 3), rand(2, 2, 3), rand(3, 2, 3), np.zeros((2, 2), dtype=bool))
+
+
+def test_private_multi_head_attention_equals_public():
+    x, w = rand(44, 2, 5, 8), rand(45, 4, 8, 8)
+    mask = at.causal_mask(5)
+    got = at._multi_head_attention(x, *w, 4, mask, None)
+    want = at.multi_head_attention(x, *w, 4, mask)
+    for g, e in zip(got, want):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_private_rotary_embedding_equals_public_and_keeps_norms():
+    x, pos = rand(46, 2, 3, 6), np.array([0.0, 1.5, 4.0])
+    got = at._rotary_embedding(x, pos, 500.0)
+    np.testing.assert_array_equal(got, at.rotary_embedding(x, pos, 500.0))
+    np.testing.assert_allclose(np.linalg.norm(got, axis=-1), np.linalg.norm(x, axis=-1))
+
+
+def test_private_act_halting_hand_case():
+    n, w, cost = at._act_halting(np.array([0.2, 0.5, 0.4, 0.9]), 0.01)
+    assert n == 3 and cost == pytest.approx(3.3)
+    np.testing.assert_allclose(w, [0.2, 0.5, 0.3, 0.0])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("feature_map", ["elu", "softmax"])
+def test_private_linear_attention_equals_public(feature_map, causal):
+    q, k, v = 0.5 * rand(47, 3, 6, 4)
+    proj = at.performer_projection(4, 8, np.random.default_rng(48)) if feature_map == "softmax" else None
+    got = at._linear_attention(q, k, v, feature_map, proj, causal)
+    np.testing.assert_array_equal(got, at.linear_attention(q, k, v, feature_map, proj, causal))
+
+
+def test_private_feature_maps_are_positive_and_elu_is_elu_plus_one():
+    q, k = rand(49, 2, 5, 4)
+    phi_q, phi_k = at._feature_maps(q, k, "elu", None)
+    np.testing.assert_allclose(phi_q, np.where(q > 0, q + 1, np.exp(q)))
+    np.testing.assert_allclose(phi_k, np.where(k > 0, k + 1, np.exp(k)))
+    proj = at.performer_projection(4, 16, np.random.default_rng(50))
+    phi_q, phi_k = at._feature_maps(q, k, "softmax", proj)
+    assert phi_q.shape == phi_k.shape == (5, 16) and np.all(phi_q > 0) and np.all(phi_k > 0)
+    assert np.allclose(phi_q.max(axis=-1), 1.0) and phi_k.max() == 1.0  # the shifts that cancel
+
+
+@pytest.mark.parametrize(
+    ("kind", "window", "n_features"),
+    [("full", None, None), ("local", 4, None), ("strided", 3, None), ("linear", None, 8)],
+)
+def test_private_attention_cost_equals_public(kind, window, n_features):
+    L = np.array([1.0, 10.0, 100.0])
+    got = at._attention_cost(L, 16, kind, window, n_features)
+    want = at.attention_cost(L, 16, kind, window=window, n_features=n_features)
+    np.testing.assert_array_equal(got.flops, want.flops)
+    np.testing.assert_array_equal(got.memory, want.memory)
+    assert at._attention_cost(np.array(10.0), 16, kind, window, n_features) == at.attention_cost(
+        10, 16, kind, window=window, n_features=n_features
+    )

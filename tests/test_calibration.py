@@ -669,3 +669,26 @@ def test_simulate_atomic_facts_bad_input(kwargs, exc):
     args.update(kwargs)
     with pytest.raises(exc):
         cal.simulate_atomic_facts(**args)
+
+
+# ------------------------------------------------------------------------------------
+# the private functions the chapter displays, against their checked public versions
+# ------------------------------------------------------------------------------------
+
+
+def test_private_selfcheck_inconsistency_matches_public():
+    main = np.array([0.0, 3.0])
+    samples = np.array([[0.0, 0.0, 1.0, 0.0], [1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_array_equal(
+        cal._selfcheck_inconsistency(main, samples),
+        cal.selfcheck_inconsistency(main, samples),
+    )
+
+
+def test_private_fit_temperature_matches_public():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2.0, (200, 3))
+    labels = rng.integers(0, 3, 200)
+    assert cal._fit_temperature(z, labels, 0.1, 10.0) == cal.fit_temperature(
+        z, labels, bounds=(0.1, 10.0)
+    )

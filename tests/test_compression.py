@@ -15,6 +15,12 @@ from scipy.special import softmax
 from scipy.stats import entropy
 
 from lilbook.compression import (
+    _absmax_quantize,
+    _distillation_loss,
+    _gptq_quantize,
+    _llm_int8_matmul,
+    _nm_prune,
+    _smoothquant_scales,
     absmax_quantize,
     distillation_loss,
     fake_quantize,
@@ -418,3 +424,58 @@ def test_gptq_bad_input():
         gptq_quantize(w, np.ones((8, 3)))
     with pytest.raises(ValueError, match="w"):
         gptq_quantize(np.full((4, 2), np.nan), x)
+
+
+# ------------------------------------------- the private functions the chapter displays
+# (each public function checks its input, then calls one of these)
+
+
+def test_private_distillation_loss_equals_public():
+    rng = np.random.default_rng(20)
+    zs, zt = rng.standard_normal((2, 4, 6))
+    y = np.array([0, 5, 2, 2])
+    got = _distillation_loss(zs, zt, y, 2.0, 0.3)
+    assert got == distillation_loss(zs, zt, y, temperature=2.0, ce_weight=0.3)
+    assert _distillation_loss(zs, zs, None, 3.0, 0.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_private_absmax_quantize_equals_public():
+    x = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]])
+    q, step = _absmax_quantize(x, 8, "row")
+    pq, pstep = absmax_quantize(x, bits=8, granularity="row")
+    np.testing.assert_array_equal(q, pq)
+    np.testing.assert_array_equal(step, pstep)
+    np.testing.assert_array_equal(q, [[64, -127, 32], [0, 0, 0]])
+
+
+def test_private_llm_int8_matmul_equals_public():
+    rng = np.random.default_rng(21)
+    x, w = rng.standard_normal((6, 5)), rng.standard_normal((5, 3))
+    x[:, 1] *= 10
+    got, outliers = _llm_int8_matmul(x, w, 6.0, 8)
+    want, want_outliers = llm_int8_matmul(x, w)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(outliers, want_outliers)
+
+
+def test_private_gptq_quantize_equals_public():
+    rng = np.random.default_rng(22)
+    w, x = rng.standard_normal((5, 3)), rng.standard_normal((20, 5))
+    got = _gptq_quantize(w, x, 3, 0.01)
+    np.testing.assert_array_equal(got, gptq_quantize(w, x, bits=3))
+
+
+def test_private_smoothquant_scales_equals_public():
+    x = np.array([[1.0, -8.0, 0.0], [2.0, 4.0, 0.0]])
+    w = np.array([[0.5, 1.0], [2.0, -1.0], [1.0, 1.0]])
+    got = _smoothquant_scales(x, w, 0.5)
+    np.testing.assert_array_equal(got, smoothquant_scales(x, w, 0.5))
+    # sqrt(2 / 1), sqrt(8 / 2), and 1 for the all-zero activation column
+    np.testing.assert_allclose(got, [np.sqrt(2.0), 2.0, 1.0])
+
+
+def test_private_nm_prune_equals_public():
+    w = np.array([[3.0, -1.0, 0.5, -4.0, 1.0, 1.0, 2.0, 0.0]])
+    got = _nm_prune(w, 2, 4)
+    np.testing.assert_array_equal(got, nm_prune(w))
+    np.testing.assert_array_equal(got, [[3.0, 0.0, 0.0, -4.0, 1.0, 0.0, 2.0, 0.0]])

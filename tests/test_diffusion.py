@@ -585,3 +585,29 @@ def test_ddim_sample_errors(small_model):
         df.fit_gaussian_video_model(np.ones((1, 2, 3)))
     with pytest.raises(ValueError, match="ridge"):
         df.fit_gaussian_video_model(videos, ridge=0)
+
+
+# ------------------------------------------------------------------------------------
+# the private functions the chapter displays, against their checked public versions
+# ------------------------------------------------------------------------------------
+
+
+def test_private_cosine_beta_schedule_matches_public():
+    np.testing.assert_array_equal(
+        df._cosine_beta_schedule(50, 0.008, 0.999), df.cosine_beta_schedule(50)
+    )
+
+
+def test_private_q_sample_matches_public():
+    x = np.arange(6.0).reshape(2, 3)
+    e = np.full((2, 3), -1.0)
+    ab = np.array([[0.25], [0.81]])
+    np.testing.assert_array_equal(df._q_sample(x, ab, e), df.q_sample(x, ab, e))
+
+
+def test_private_ddim_loop_matches_unconditional_ddim_sample(small_model):
+    model, _ = small_model
+    ab = np.array([0.05, 0.4, 0.9])
+    mask = np.zeros(model.mean.size, dtype=bool)
+    loop = df._ddim_loop(model, ab, np.random.default_rng(4), 2, mask, None, "none", 1.0)
+    np.testing.assert_array_equal(loop, df.ddim_sample(model, ab, np.random.default_rng(4), 2))

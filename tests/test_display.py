@@ -69,7 +69,7 @@ from lilbook.display import ProseNumbers, Quoted, show_source, source_for_reader
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _sample_check(x, name):
+def _check_sample(x, name):
     if x < 0:
         raise ValueError(name)
     return x
@@ -84,7 +84,7 @@ def guarded(values, scale=1.0):
         raise ValueError("values must not be empty")
     scale = _checks.positive_scalar(scale, "scale")
     for name in ("values",):
-        _sample_check(len(values), name)
+        _check_sample(len(values), name)
     # the idea starts here
     total = 0.0
     for v in values:
@@ -113,7 +113,7 @@ def test_source_for_reader_drops_docstring_and_checks_keeps_the_idea():
     text = source_for_reader(guarded)
     assert text.splitlines()[0] == "def guarded(values, scale=1.0):"
     assert "Doc." not in text and "raise" not in text and "positive_scalar" not in text
-    assert "_sample_check" not in text
+    assert "_check_sample" not in text
     assert "    # the idea starts here\n    total = 0.0" in text
     assert text.rstrip().endswith("return total")
     assert "(docstring and argument checks omitted here" in text

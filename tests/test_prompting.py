@@ -436,3 +436,32 @@ def test_toolformer_keep_rejects_bad_input(args, error):
 def test_module_exports_exist():
     for name in pr.__all__:
         assert hasattr(pr, name)
+
+
+# ------------------------------------------------------------------------------------
+# Private pieces that the chapter displays (they take already-checked values)
+# ------------------------------------------------------------------------------------
+
+
+def test_private_contextual_calibration_by_hand():
+    out = pr._contextual_calibration(np.array([[0.6, 0.4]]), np.array([0.8, 0.2]))
+    # W p = (0.6 / 0.8, 0.4 / 0.2) = (0.75, 2), renormalised
+    assert np.allclose(out, [[0.75 / 2.75, 2 / 2.75]])
+    assert np.array_equal(out, contextual_calibration([0.6, 0.4], [0.8, 0.2]))
+
+
+def test_private_toolformer_keep_by_hand():
+    keep = pr._toolformer_keep(np.array([2.0, 2.0, 3.0]), np.array([1.5, 3.0, 3.0]), np.array([1.0, 1.0, 2.5]), 0.6)
+    # L- = (1.5, 2.0, 3.0); L- - L+ = (0.5, 1.0, 0.5)
+    assert keep.tolist() == [False, True, False]
+    assert keep.tolist() == toolformer_keep([2.0, 2.0, 3.0], [1.5, 3.0, 3.0], [1.0, 1.0, 2.5], 0.6).tolist()
+
+
+def test_check_loss_and_broadcastable_losses():
+    assert pr._check_loss([0.0, 1.5], "loss_call").tolist() == [0.0, 1.5]
+    with pytest.raises(ValueError, match="loss_call must be >= 0"):
+        pr._check_loss([-1.0], "loss_call")
+    plain, call, plus = pr._check_broadcastable_losses(np.zeros(3), np.zeros((2, 1)), np.zeros(1))
+    assert plain.shape == call.shape == plus.shape == (2, 3)
+    with pytest.raises(ValueError, match="broadcastable"):
+        pr._check_broadcastable_losses(np.zeros(3), np.zeros(2), np.zeros(1))

@@ -602,3 +602,28 @@ def test_simulate_preferences_rejects_bad_input():
         rw.simulate_preferences(np.zeros((3, 2)), [np.nan, 0.0], rng())
     with pytest.raises(TypeError, match="rng"):
         rw.simulate_preferences(np.zeros((3, 2)), np.zeros(2), "seed")
+
+
+# ------------------------------------------------------------------------------------------
+# Private pieces that the chapter displays (they take already-checked values)
+# ------------------------------------------------------------------------------------------
+
+
+def test_private_best_of_n_select_by_hand():
+    true = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    proxy = np.array([[0.0, 9.0, 1.0], [3.0, 2.0, 7.0]])
+    t_sel, p_sel = rw._best_of_n_select(true, proxy, [1, 2, 3])
+    assert t_sel.tolist() == [[1.0, 4.0], [2.0, 4.0], [2.0, 6.0]]
+    assert p_sel.tolist() == [[0.0, 3.0], [9.0, 3.0], [9.0, 7.0]]
+    t_pub, p_pub = rw.best_of_n_select(true, proxy, [1, 2, 3])
+    assert np.array_equal(t_sel, t_pub) and np.array_equal(p_sel, p_pub)
+
+
+def test_private_reinforce_bandit_matches_the_public_one_and_keeps_its_input():
+    true, proxy = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, 0.5])
+    logits = np.array([0.1, -0.2, 0.0])
+    run = rw._reinforce_bandit(true, proxy, logits, 20, rng(7), batch=8, lr=0.5)
+    public = rw.reinforce_bandit(true, proxy, logits, 20, rng(7), batch=8, lr=0.5)
+    assert np.array_equal(run.probs, public.probs)
+    assert np.array_equal(run.expected_true, public.expected_true)
+    assert logits.tolist() == [0.1, -0.2, 0.0]  # the caller's logits are not updated

@@ -432,3 +432,58 @@ def test_split_accuracies_rejects_bad_input():
         sa.compute_optimal_split(8.0, p_approach=0.5, **MODEL)
     with pytest.raises(TypeError):
         sa.compute_optimal_split(8, p_approach=0.5, p_first=0.3)  # missing parameters
+
+
+# ------------------------------------------------------------------------------------
+# Private pieces that the chapter displays (they take already-checked values)
+# ------------------------------------------------------------------------------------
+
+
+def test_private_majority_vote_accuracy_matches_enumeration_and_the_public_one():
+    probs = np.array([0.4, 0.35, 0.25])
+    expected = vote_by_enumeration(probs, 4)
+    assert sa._majority_vote_accuracy(probs, 4) == pytest.approx(expected, abs=1e-12)
+    assert sa._majority_vote_accuracy(probs, 4) == majority_vote_accuracy(probs, 4)
+
+
+def test_wrong_answer_moves_are_binomial_transitions():
+    # Two wrong answers with 1/4 and 3/4 of the wrong mass: the first takes each sample
+    # with probability 1/4, the last takes all that are left.
+    moves = sa._wrong_answer_moves(np.array([0.1, 0.3]), 3)
+    assert len(moves) == 2
+    for r_old in range(4):
+        for r_new in range(4):
+            taken = r_old - r_new
+            want = math.comb(r_old, taken) * 0.25**taken * 0.75 ** (r_old - taken) if taken >= 0 else 0.0
+            assert moves[0][r_new, r_old] == pytest.approx(want, abs=1e-12)
+        assert moves[1][0, r_old] == pytest.approx(1.0)  # the last answer takes everything
+    assert np.allclose(moves[0].sum(axis=0), 1.0)
+
+
+def test_tie_distribution_by_hand():
+    # Two equally likely wrong answers share 2 samples: (1, 1) with probability 1/2, else
+    # (2, 0) or (0, 2).
+    moves = sa._wrong_answer_moves(np.array([0.5, 0.5]), 2)
+    # m = 1: (1, 1) makes both tie at 1; (2, 0) and (0, 2) beat the correct answer.
+    assert np.allclose(sa._tie_distribution(moves, 2, 1), [0.0, 0.0, 0.5])
+    # m = 2: (1, 1) leaves no tie; (2, 0) and (0, 2) make one tie.
+    assert np.allclose(sa._tie_distribution(moves, 2, 2), [0.5, 0.5, 0.0])
+    # nothing left to share: no wrong answer gets a vote
+    assert np.allclose(sa._tie_distribution(moves, 0, 1), [1.0, 0.0, 0.0])
+
+
+def test_private_revision_accuracy_matches_the_public_one_and_closed_forms():
+    n = np.array([1.0, 2.0, 5.0])
+    got = sa._revision_accuracy(n, 0.3, 0.2, 0.1)
+    assert np.array_equal(got, sa.revision_accuracy([1, 2, 5], 0.3, 0.2, 0.1))
+    assert got[0] == pytest.approx(0.3)  # no revision yet
+    assert got[1] == pytest.approx(0.3 * 0.9 + 0.7 * 0.2)  # one step of the chain
+    assert sa._revision_accuracy(np.array(4.0), 0.3, 0.0, 0.0) == 0.3
+
+
+def test_check_probability():
+    assert sa._check_probability(1, "p") == 1.0 and isinstance(sa._check_probability(1, "p"), float)
+    with pytest.raises(ValueError, match="p_first"):
+        sa._check_probability(1.5, "p_first")
+    with pytest.raises(TypeError, match="p_first"):
+        sa._check_probability("0.5", "p_first")

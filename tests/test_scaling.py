@@ -751,3 +751,93 @@ def test_error_messages_state_the_allowed_range():
         sc.chinchilla_loss(-1.0, 1e9)
     with pytest.raises(ValueError, match=r"epochs must be finite and >= 1"):
         sc.effective_data(1e9, epochs=0.0)
+
+
+# ------------------------------------------------------------------------------------
+# Private pieces of the Approach-3 fit (they take already-checked values)
+# ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_runs():
+    return make_runs(CHINCHILLA, 40, seed=3, sigma=0.005)
+
+
+def small_grid():
+    return sc.chinchilla_init_grid("default")[::12]
+
+
+def fit_args(runs, reduction="sum"):
+    N, D, L = runs
+    scale = 1.0 if reduction == "sum" else 1.0 / N.size
+    return (np.log(N), np.log(D), np.log(L), 1e-3, scale)
+
+
+def test_check_lbfgs_options():
+    assert sc._check_lbfgs_options(None, None, None) == {}
+    assert sc._check_lbfgs_options(50, 1e-6, None) == {"maxiter": 50, "gtol": 1e-6}
+    with pytest.raises(ValueError, match="maxiter"):
+        sc._check_lbfgs_options(0, None, None)
+    with pytest.raises(ValueError, match="ftol"):
+        sc._check_lbfgs_options(None, None, -1.0)
+
+
+def test_private_fit_chinchilla_matches_the_public_one(small_runs):
+    grid = small_grid()
+    for reduction, polish in (("sum", True), ("mean", False)):
+        got = sc._fit_chinchilla(
+            *small_runs, delta=1e-3, reduction=reduction, grid=grid, options={}, polish=polish
+        )
+        want = sc.fit_chinchilla_detailed(*small_runs, reduction=reduction, init_grid=grid, polish=polish)
+        assert got.params == want.params and got.objective == want.objective
+        assert got.best_start == want.best_start and got.n_iterations == want.n_iterations
+        assert np.array_equal(got.final_thetas, want.final_thetas, equal_nan=True)
+
+
+def test_lbfgs_descends_the_objective(small_runs):
+    args = fit_args(small_runs)
+    x0 = small_grid()[3]
+    res = sc._lbfgs(x0, args, {})
+    start_value, _ = sc._objective_and_grad(x0, *args)
+    assert res.fun <= start_value and res.x.shape == (5,)
+    assert res.fun == pytest.approx(sc._objective_and_grad(res.x, *args)[0], rel=1e-12)
+
+
+def test_objective_if_valid():
+    from scipy.optimize import OptimizeResult
+
+    good = OptimizeResult(x=np.array([5.0, 6.0, 0.5, 0.3, 0.3]), fun=0.25)
+    assert sc._objective_if_valid(good) == 0.25
+    negative_exponent = OptimizeResult(x=np.array([5.0, 6.0, 0.5, -0.3, 0.3]), fun=0.1)
+    assert math.isnan(sc._objective_if_valid(negative_exponent))
+    assert math.isnan(sc._objective_if_valid(OptimizeResult(x=good.x, fun=np.inf)))
+
+
+def test_best_valid_start():
+    assert sc._best_valid_start(np.array([np.nan, 0.3, 0.2, 0.2])) == 2
+    with pytest.raises(RuntimeError, match="no start"):
+        sc._best_valid_start(np.array([np.nan, np.nan]))
+
+
+def test_polish_never_makes_the_fit_worse(small_runs):
+    args = fit_args(small_runs)
+    rough = sc._lbfgs(small_grid()[3], args, {"maxiter": 5})
+    polished = sc._polish(rough.x.copy(), float(rough.fun), args)
+    assert polished is not None and polished.fun <= rough.fun
+    # a point that is already better than anything reachable is kept (None: no improvement)
+    assert sc._polish(rough.x.copy(), -1.0, args) is None
+
+
+def test_assemble_fit_takes_the_polish_only_when_given(small_runs):
+    args = fit_args(small_runs)
+    ends = [sc._lbfgs(x0, args, {"maxiter": 5}) for x0 in small_grid()[:3]]
+    objectives = np.array([sc._objective_if_valid(end) for end in ends])
+    best = sc._best_valid_start(objectives)
+    fit = sc._assemble_fit(ends, objectives, best, None, "sum")
+    assert fit.objective == objectives[best] and np.array_equal(fit.theta, ends[best].x)
+    assert fit.n_starts == 3 and fit.n_iterations == ends[best].nit
+    assert fit.final_thetas.shape == (3, 5)
+    polished = sc._polish(ends[best].x.copy(), float(objectives[best]), args)
+    fit = sc._assemble_fit(ends, objectives, best, polished, "sum")
+    assert fit.objective == polished.fun and fit.n_iterations == ends[best].nit + polished.nit
+    assert fit.params == sc._params_from_theta(polished.x)

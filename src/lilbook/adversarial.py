@@ -147,7 +147,7 @@ def _check_vocab(vocab: object) -> SynonymVocabulary:
     return vocab
 
 
-def _tokens(tokens: object, n_tokens: int, name: str = "tokens") -> NDArray[np.int64]:
+def _check_tokens(tokens: object, n_tokens: int, name: str = "tokens") -> NDArray[np.int64]:
     arr = np.asarray(tokens)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array of token ids; got dtype {arr.dtype}")
@@ -164,7 +164,7 @@ def bag_of_words(tokens: object, n_tokens: int) -> NDArray[np.float64]:
     ``tokens`` has shape ``(n_docs, length)`` (or ``(length,)`` for one document).
     """
     n_tokens = positive_int(n_tokens, "n_tokens")
-    docs = _tokens(tokens, n_tokens)
+    docs = _check_tokens(tokens, n_tokens)
     docs2 = np.atleast_2d(docs)
     counts = np.zeros((docs2.shape[0], n_tokens))
     np.add.at(counts, (np.repeat(np.arange(docs2.shape[0]), docs2.shape[1]), docs2.ravel()), 1.0)
@@ -190,7 +190,7 @@ class LogisticBoW:
 
     def logits(self, tokens: object) -> NDArray[np.float64]:
         """``weights . bow(x) + bias``, computed as the mean weight of the document's tokens."""
-        return self.weights[_tokens(tokens, self.n_tokens)].mean(axis=-1) + self.bias
+        return self.weights[_check_tokens(tokens, self.n_tokens)].mean(axis=-1) + self.bias
 
     def predict_proba(self, tokens: object) -> NDArray[np.float64]:
         """Probability of class 1 for each document."""
@@ -203,7 +203,7 @@ class LogisticBoW:
 def train_logistic_bow(tokens: object, labels: object, n_tokens: int, *, l2: float = 1e-3) -> LogisticBoW:
     """Fit a bag-of-words logistic regression by minimising mean log loss + ``l2 * |w|^2 / 2``."""
     n_tokens = positive_int(n_tokens, "n_tokens")
-    docs = _tokens(tokens, n_tokens)
+    docs = _check_tokens(tokens, n_tokens)
     if docs.ndim != 2:
         raise ValueError(f"tokens must have shape (n_docs, length); got {docs.shape}")
     y = _labels(labels, docs.shape[0])
@@ -256,10 +256,15 @@ def substitution_gains(model: LogisticBoW, doc: object, label: int) -> NDArray[n
     ``(weights[b] - weights[a]) / length``.
     """
     model = _check_model(model)
-    doc = _tokens(doc, model.n_tokens, "doc")
+    doc = _check_tokens(doc, model.n_tokens, "doc")
     if doc.ndim != 1:
         raise ValueError(f"doc must be one document, a 1-D array of token ids; got shape {doc.shape}")
     label = int_in_range(label, "label", 0, 1)
+    return _substitution_gains(model, doc, label)
+
+
+def _substitution_gains(model: LogisticBoW, doc: NDArray[np.int64], label: int) -> NDArray[np.float64]:
+    """``gains[i, b]``: first-order loss increase from putting token ``b`` at position ``i``."""
     p1 = float(model.predict_proba(doc))
     grad = (p1 - label) * model.weights / doc.size  # the same gradient at every position
     return grad[None, :] - grad[doc][:, None]
@@ -339,7 +344,7 @@ def _attack_args(model, vocab, doc, label, max_edits):
     vocab = _check_vocab(vocab)
     if vocab.n_tokens != model.n_tokens:
         raise ValueError(f"vocab has {vocab.n_tokens} tokens but model has {model.n_tokens} weights; they must match")
-    doc = _tokens(doc, model.n_tokens, "doc")
+    doc = _check_tokens(doc, model.n_tokens, "doc")
     if doc.ndim != 1:
         raise ValueError(f"doc must be one document, a 1-D array of token ids; got shape {doc.shape}")
     label = int_in_range(label, "label", 0, 1)
@@ -370,7 +375,7 @@ class UnigramFilter:
 
     def perplexity(self, tokens: object) -> NDArray[np.float64]:
         """``exp(-mean log p(token))`` per document under the unigram model."""
-        docs = np.atleast_2d(_tokens(tokens, self.log_prob.size))
+        docs = np.atleast_2d(_check_tokens(tokens, self.log_prob.size))
         return np.exp(-self.log_prob[docs].mean(axis=1))
 
     def accepts(self, tokens: object) -> NDArray[np.bool_]:
@@ -386,7 +391,7 @@ def fit_unigram_filter(
     so that share of the clean (training) documents would be rejected.
     """
     n_tokens = positive_int(n_tokens, "n_tokens")
-    docs = _tokens(tokens, n_tokens)
+    docs = _check_tokens(tokens, n_tokens)
     if docs.ndim != 2:
         raise ValueError(f"tokens must have shape (n_docs, length); got {docs.shape}")
     fpr = float(probabilities(false_positive_rate, "false_positive_rate"))
@@ -416,7 +421,7 @@ def adversarial_training(
     Returns the model of every round (``rounds + 1`` models).
     """
     vocab = _check_vocab(vocab)
-    docs = _tokens(tokens, vocab.n_tokens)
+    docs = _check_tokens(tokens, vocab.n_tokens)
     if docs.ndim != 2:
         raise ValueError(f"tokens must have shape (n_docs, length); got {docs.shape}")
     y = _labels(labels, docs.shape[0])

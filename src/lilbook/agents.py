@@ -313,13 +313,18 @@ class ScriptedPolicy:
 State = tuple[tuple[Fraction, str], ...]  # remaining numbers with the expression that made each
 
 
-def _start(numbers: object) -> State:
+def _check_numbers(numbers: object) -> list[int]:
+    """A hand for the game: 1 to 6 integers in [0, 1000]."""
     if isinstance(numbers, (str, bytes)) or not isinstance(numbers, Sequence):
         raise TypeError(f"numbers must be a sequence of integers; got {type(numbers).__name__}")
     if not 1 <= len(numbers) <= 6:
         raise ValueError(f"numbers must hold 1 to 6 integers; got {len(numbers)}")
-    values = [int_in_range(v, "numbers", 0, 1000) for v in numbers]
-    return tuple((Fraction(v), str(v)) for v in values)
+    return [int_in_range(v, "numbers", 0, 1000) for v in numbers]
+
+
+def _start(numbers: Sequence[int]) -> State:
+    """The root of the search: each number of the (checked) hand, written as itself."""
+    return tuple((Fraction(v), str(v)) for v in numbers)
 
 
 def _combine(a: tuple[Fraction, str], b: tuple[Fraction, str]) -> list[tuple[Fraction, str]]:
@@ -358,16 +363,27 @@ def value_24(values: Sequence[Fraction]) -> float:
     of the numbers already multiply or add to 24, plus 0.3 times the share of whole numbers, plus
     0.3 times the share of numbers that divide 24.
     """
+    vals = _check_fractions(values)
+    return _value_24(vals)
+
+
+def _check_fractions(values: Sequence[Fraction]) -> list[Fraction]:
     vals = [Fraction(v) for v in values]
     if not vals:
         raise ValueError("values must hold at least one number")
-    if len(vals) == 1:
-        return float(vals[0] == 24)
-    if len(vals) == 2:
-        return float(any(r == 24 for r, _ in _combine((vals[0], ""), (vals[1], ""))))
-    near = any(a * b == 24 or a + b == 24 for a, b in itertools.combinations(vals, 2))
-    whole = [v.denominator == 1 for v in vals]
-    divides = [v.denominator == 1 and v > 0 and 24 % v.numerator == 0 for v in vals]
+    return vals
+
+
+def _value_24(values: list[Fraction]) -> float:
+    """The heuristic value of the numbers left (at least one)."""
+    if len(values) == 1:  # done: right or wrong
+        return float(values[0] == 24)
+    if len(values) == 2:  # one operation left: easy to check them all
+        return float(any(r == 24 for r, _ in _combine((values[0], ""), (values[1], ""))))
+    # three or more: a guess from cheap features of the numbers
+    near = any(a * b == 24 or a + b == 24 for a, b in itertools.combinations(values, 2))
+    whole = [v.denominator == 1 for v in values]
+    divides = [v.denominator == 1 and v > 0 and 24 % v.numerator == 0 for v in values]
     return 0.4 * near + 0.3 * float(np.mean(whole)) + 0.3 * float(np.mean(divides))
 
 
@@ -401,18 +417,24 @@ def tot_bfs(numbers: Sequence[int], breadth: int, value: Callable[[Sequence[Frac
     Each level uses one operation, so n numbers take n - 1 levels. Ties in value keep the order
     in which children were generated.
     """
-    frontier = [_start(numbers)]
+    hand = _check_numbers(numbers)
     breadth = positive_int(breadth, "breadth")
     if not callable(value):
         raise TypeError(f"value must be callable; got {type(value).__name__}")
+    return _tot_bfs(hand, breadth, value)
+
+
+def _tot_bfs(numbers: list[int], breadth: int, value: Callable[[Sequence[Fraction]], float]) -> SearchResult:
+    """Breadth-first search keeping the ``breadth`` best-valued states of each level."""
+    frontier = [_start(numbers)]
     evaluations = 0
-    for _ in range(len(frontier[0]) - 1):
+    for _ in range(len(numbers) - 1):  # each level combines two numbers into one
         candidates = [c for state in frontier for c in children(state)]
         scores = [value([v for v, _ in c]) for c in candidates]
         evaluations += len(candidates)
-        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])  # stable: ties keep their order
         frontier = [candidates[i] for i in order[:breadth]]
-    for state in frontier:
+    for state in frontier:  # each final state holds one number
         if state[0][0] == 24:
             return SearchResult(True, _strip(state[0][1]), evaluations)
     return SearchResult(False, None, evaluations)
@@ -429,7 +451,7 @@ def greedy_24(numbers: Sequence[int], value: Callable[[Sequence[Fraction]], floa
 
 def sample_path_24(numbers: Sequence[int], rng: np.random.Generator) -> SearchResult:
     """One path with uniformly random steps and no evaluation, like one sampled chain of thought."""
-    state = _start(numbers)
+    state = _start(_check_numbers(numbers))
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
     while len(state) > 1:
@@ -441,7 +463,7 @@ def sample_path_24(numbers: Sequence[int], rng: np.random.Generator) -> SearchRe
 
 def solvable_24(numbers: Sequence[int]) -> bool:
     """Whether the numbers can make 24 at all (exhaustive search; the ground truth)."""
-    start = _start(numbers)
+    start = _start(_check_numbers(numbers))
     return _solvable_values(tuple(sorted(v for v, _ in start)))
 
 
@@ -460,7 +482,7 @@ def _solvable_values(values: tuple[Fraction, ...]) -> bool:
 
 def verify_24(expression: str, numbers: Sequence[int]) -> bool:
     """True if ``expression`` uses each of ``numbers`` exactly once (no other numbers) and equals 24."""
-    start = _start(numbers)
+    start = _start(_check_numbers(numbers))
     value = safe_eval(expression)
     used = sorted(
         Fraction(str(n.value)) if isinstance(n.value, float) else Fraction(n.value)

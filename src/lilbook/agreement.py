@@ -101,7 +101,7 @@ def _labels_1d(x: object, name: str, n_classes: int | None) -> NDArray[np.int64]
     return arr
 
 
-def _label_matrix(x: object, name: str, n_classes: int) -> NDArray[np.int64]:
+def _check_label_matrix(x: object, name: str, n_classes: int) -> NDArray[np.int64]:
     arr = _int_array(x, name)
     if arr.ndim != 2:
         raise ValueError(
@@ -116,8 +116,12 @@ def _label_matrix(x: object, name: str, n_classes: int) -> NDArray[np.int64]:
     return arr
 
 
-def _n_classes(n_classes: object) -> int:
+def _check_n_classes(n_classes: object) -> int:
     return int_in_range(n_classes, "n_classes", 2, None)
+
+
+def _check_probability(x: object, name: str) -> float:
+    return float(probabilities(x, name))
 
 
 def counts_from_labels(labels: ArrayLike, n_classes: int) -> NDArray[np.int64]:
@@ -135,8 +139,8 @@ def counts_from_labels(labels: ArrayLike, n_classes: int) -> NDArray[np.int64]:
     counts : array of int, shape (n_items, n_classes)
         ``counts[i, k]`` is how many raters gave item ``i`` the label ``k``.
     """
-    k = _n_classes(n_classes)
-    arr = _label_matrix(labels, "labels", k)
+    k = _check_n_classes(n_classes)
+    arr = _check_label_matrix(labels, "labels", k)
     counts = np.zeros((arr.shape[0], k), dtype=np.int64)
     for c in range(k):
         counts[:, c] = np.sum(arr == c, axis=1)
@@ -204,12 +208,17 @@ def chance_corrected(observed: float, chance: float) -> float:
     Raises ``ValueError`` when ``chance == 1`` (every label is the same category, so
     agreement is guaranteed and the statistic is undefined).
     """
-    p_o = float(probabilities(observed, "observed"))
-    p_e = float(probabilities(chance, "chance"))
+    p_o = _check_probability(observed, "observed")
+    p_e = _check_probability(chance, "chance")
     if p_e >= 1.0:
         raise ValueError(
             "chance agreement is 1 (a single category is used): statistic undefined"
         )
+    return _chance_corrected(p_o, p_e)
+
+
+def _chance_corrected(p_o: float, p_e: float) -> float:
+    """How far observed agreement ``p_o`` goes from chance ``p_e`` towards perfect (1)."""
     return (p_o - p_e) / (1.0 - p_e)
 
 
@@ -217,7 +226,7 @@ def _cohen_parts(
     a: object, b: object, n_classes: int | None = None
 ) -> tuple[float, float]:
     if n_classes is not None:
-        n_classes = _n_classes(n_classes)
+        n_classes = _check_n_classes(n_classes)
     x = _labels_1d(a, "a", n_classes)
     y = _labels_1d(b, "b", n_classes)
     if x.shape != y.shape:
@@ -232,6 +241,12 @@ def _cohen_parts(
 
 
 def _fleiss_parts(counts: object) -> tuple[float, float]:
+    arr, n = _check_fleiss_counts(counts)
+    return _fleiss_agreement(arr, n)
+
+
+def _check_fleiss_counts(counts: object) -> tuple[NDArray[np.int64], int]:
+    """Checked items-by-categories ``counts`` and the number of raters per item."""
     arr = _int_array(counts, "counts")
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise ValueError(
@@ -250,8 +265,15 @@ def _fleiss_parts(counts: object) -> tuple[float, float]:
     n = int(per_item[0])
     if n < 2:
         raise ValueError(f"Fleiss' kappa needs at least 2 raters per item; got {n}")
-    p_item = (np.sum(arr * arr, axis=1) - n) / (n * (n - 1))
-    p_cat = arr.sum(axis=0) / arr.sum()
+    return arr, n
+
+
+def _fleiss_agreement(counts: NDArray[np.int64], n: int) -> tuple[float, float]:
+    """Observed and chance agreement of ``counts[item, category]``, ``n`` raters per item."""
+    # per item, the fraction of its n (n - 1) ordered pairs of raters that agree
+    p_item = (np.sum(counts * counts, axis=1) - n) / (n * (n - 1))
+    # the pooled share of each category, and the chance that two draws from it agree
+    p_cat = counts.sum(axis=0) / counts.sum()
     return float(p_item.mean()), float(np.sum(p_cat**2))
 
 
@@ -264,7 +286,7 @@ def _krippendorff_parts(
             f"labels must be a 2-D items-by-raters array; got shape {arr.shape}"
         )
     n_classes = (
-        max(int(arr.max()) + 1, 2) if n_classes is None else _n_classes(n_classes)
+        max(int(arr.max()) + 1, 2) if n_classes is None else _check_n_classes(n_classes)
     )
     counts = counts_from_labels(arr, n_classes)
     m = counts.sum(axis=1)
@@ -473,15 +495,22 @@ def dawid_skene(
     confusion : array, shape (n_raters, n_classes, n_classes); ``confusion[j, c, k]``
         is the estimated ``P(rater j says k | true class c)``, rows summing to 1.
     """
-    k = _n_classes(n_classes)
-    arr = _label_matrix(labels, "labels", k)
+    k = _check_n_classes(n_classes)
+    arr = _check_label_matrix(labels, "labels", k)
     max_iter = positive_int(max_iter, "max_iter")
     tol = positive_scalar(tol, "tol")
     smoothing = positive_scalar(smoothing, "smoothing")
-    n_items, n_raters = arr.shape
+    return _dawid_skene(arr, k, max_iter, tol, smoothing)
+
+
+def _dawid_skene(
+    labels: NDArray[np.int64], k: int, max_iter: int, tol: float, smoothing: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """EM for ``labels[item, rater]`` (-1 missing) with ``k`` classes: posteriors, confusions."""
+    n_items, n_raters = labels.shape
     onehot = np.zeros((n_items, n_raters, k))
-    seen = arr != MISSING
-    onehot[seen, arr[seen]] = 1.0
+    seen = labels != MISSING
+    onehot[seen, labels[seen]] = 1.0
     votes = onehot.sum(axis=1)
     flat = onehot.reshape(n_items, n_raters * k)  # one column per (rater, label)
 
@@ -564,7 +593,7 @@ class TrainingRecord:
         return softmax(self.logits, axis=2)
 
 
-def _features_labels(
+def _check_features_labels(
     features: object, labels: object, n_classes: int
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     x = finite_array(features, "features")
@@ -601,8 +630,8 @@ def train_softmax(
     -------
     TrainingRecord with ``logits`` of shape (epochs, n_examples, n_classes) and final weights.
     """
-    k = _n_classes(n_classes)
-    x, y = _features_labels(features, labels, k)
+    k = _check_n_classes(n_classes)
+    x, y = _check_features_labels(features, labels, k)
     epochs = positive_int(epochs, "epochs")
     lr = positive_scalar(lr, "lr")
     l2 = float(nonnegative(l2, "l2"))
@@ -706,20 +735,35 @@ def noisy_cross_validation(
     each half predicts the other (Chen et al. 2019). Returns ``True`` where the prediction
     differs from the training label, the examples the method would treat as mislabelled.
     """
-    k = _n_classes(n_classes)
-    x, y = _features_labels(features, labels, k)
+    k = _check_n_classes(n_classes)
+    x, y = _check_features_labels(features, labels, k)
     rng = generator(rng)
     if x.shape[0] < 2:
         raise ValueError("features must have at least 2 examples to split in halves")
-    order = rng.permutation(x.shape[0])
-    halves = [order[: x.shape[0] // 2], order[x.shape[0] // 2 :]]
-    flagged = np.zeros(x.shape[0], dtype=bool)
+    return _noisy_cross_validation(x, y, k, rng, epochs, lr, l2)
+
+
+def _noisy_cross_validation(
+    features: NDArray[np.float64],
+    labels: NDArray[np.int64],
+    n_classes: int,
+    rng: np.random.Generator,
+    epochs: int,
+    lr: float,
+    l2: float,
+) -> NDArray[np.bool_]:
+    """Train on one random half, flag the other half's mispredicted labels, and swap."""
+    n = features.shape[0]
+    order = rng.permutation(n)
+    halves = [order[: n // 2], order[n // 2 :]]
+    flagged = np.zeros(n, dtype=bool)
     for train, test in [(halves[0], halves[1]), (halves[1], halves[0])]:
-        rec = train_softmax(x[train], y[train], k, epochs=epochs, lr=lr, rng=rng, l2=l2)
-        pred = np.argmax(
-            np.hstack([x[test], np.ones((test.size, 1))]) @ rec.weights, axis=1
+        rec = train_softmax(
+            features[train], labels[train], n_classes, epochs=epochs, lr=lr, rng=rng, l2=l2
         )
-        flagged[test] = pred != y[test]
+        with_bias = np.hstack([features[test], np.ones((test.size, 1))])
+        pred = np.argmax(with_bias @ rec.weights, axis=1)
+        flagged[test] = pred != labels[test]
     return flagged
 
 

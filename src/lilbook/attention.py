@@ -70,7 +70,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def _at_least_2d(x: object, name: str) -> NDArray[np.float64]:
+def _check_at_least_2d(x: object, name: str) -> NDArray[np.float64]:
     arr = finite_array(x, name)
     if arr.ndim < 2:
         raise ValueError(f"{name} must have shape (..., seq, dim) with at least 2 dimensions; got shape {arr.shape}")
@@ -106,20 +106,25 @@ def softmax(logits: object, mask: object = None, axis: int = -1) -> NDArray[np.f
     """
     z = finite_array(logits, "logits")
     if mask is not None:
-        m = _bool_mask(mask)
-        try:
-            m = np.broadcast_to(m, z.shape)
-        except ValueError:
-            raise ValueError(f"mask of shape {m.shape} does not broadcast to the logits' shape {z.shape}") from None
-        if not np.all(np.any(m, axis=axis)):
-            raise ValueError(
-                "mask leaves a query row with no allowed key; every row needs at least one True "
-                "(a fully masked row has no attention distribution)"
-            )
-        z = np.where(m, z, -np.inf)
+        z = np.where(_check_mask(mask, z.shape, axis), z, -np.inf)
     shift = np.max(z, axis=axis, keepdims=True)
     e = np.exp(z - shift)
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _check_mask(mask: object, shape: tuple[int, ...], axis: int = -1) -> NDArray[np.bool_]:
+    """``mask`` as a boolean array of ``shape``, with at least one True in every row along ``axis``."""
+    m = _bool_mask(mask)
+    try:
+        m = np.broadcast_to(m, shape)
+    except ValueError:
+        raise ValueError(f"mask of shape {m.shape} does not broadcast to the logits' shape {shape}") from None
+    if not np.all(np.any(m, axis=axis)):
+        raise ValueError(
+            "mask leaves a query row with no allowed key; every row needs at least one True "
+            "(a fully masked row has no attention distribution)"
+        )
+    return m
 
 
 def scaled_dot_product_attention(
@@ -143,29 +148,57 @@ def scaled_dot_product_attention(
     output : array (..., seq_q, d_v)
     weights : array (..., seq_q, seq_k), rows summing to 1
     """
-    q = _at_least_2d(q, "q")
-    k = _at_least_2d(k, "k")
-    v = _at_least_2d(v, "v")
+    q = _check_at_least_2d(q, "q")
+    k = _check_at_least_2d(k, "k")
+    v = _check_at_least_2d(v, "v")
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k must share the last dimension d_k; got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v must have the same sequence length; got {k.shape[-2]} and {v.shape[-2]}")
+    bias = _check_attention_shapes(q, k, v, mask, bias)
+    return _scaled_dot_product_attention(q, k, v, mask, bias)
+
+
+def _check_attention_shapes(
+    q: NDArray[np.float64], k: NDArray[np.float64], v: NDArray[np.float64], mask: object, bias: object
+) -> NDArray[np.float64] | None:
+    """The checked ``bias`` (or None), after checking that the batch dimensions of q, k, the bias, the
+    mask and v broadcast, in the order :func:`_scaled_dot_product_attention` combines them."""
     try:
-        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        scores_shape = (*np.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
     except ValueError:
         raise ValueError(f"batch dimensions of q {q.shape} and k {k.shape} do not broadcast") from None
+    b = None
     if bias is not None:
         b = finite_array(bias, "bias")
         try:
-            scores = scores + b
+            scores_shape = np.broadcast_shapes(scores_shape, b.shape)
         except ValueError:
-            raise ValueError(f"bias of shape {b.shape} does not broadcast to the scores' shape {scores.shape}") from None
-    weights = softmax(scores, mask)
+            raise ValueError(f"bias of shape {b.shape} does not broadcast to the scores' shape {scores_shape}") from None
+    if mask is not None:
+        _check_mask(mask, scores_shape)
     try:
-        out = weights @ v
+        if scores_shape[-1] != v.shape[-2]:  # a bias can stretch a single key to several
+            raise ValueError
+        np.broadcast_shapes(scores_shape[:-2], v.shape[:-2])
     except ValueError:
-        raise ValueError(f"batch dimensions of the weights {weights.shape} and v {v.shape} do not broadcast") from None
-    return out, weights
+        raise ValueError(f"batch dimensions of the weights {scores_shape} and v {v.shape} do not broadcast") from None
+    return b
+
+
+def _scaled_dot_product_attention(
+    q: NDArray[np.float64],
+    k: NDArray[np.float64],
+    v: NDArray[np.float64],
+    mask: NDArray[np.bool_] | None,
+    bias: NDArray[np.float64] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """softmax(q kᵀ / √d_k + bias) v and the weights, for inputs already checked."""
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if bias is not None:
+        scores = scores + bias
+    weights = softmax(scores, mask)  # masked keys get weight exactly 0
+    return weights @ v, weights
 
 
 def causal_mask(seq_len: int) -> NDArray[np.bool_]:
@@ -200,19 +233,33 @@ def multi_head_attention(
 
     Returns the output (..., seq, d_model) and the weights (..., n_heads, seq, seq).
     """
-    x = _at_least_2d(x, "x")
-    d_model = x.shape[-1]
+    x = _check_at_least_2d(x, "x")
     h = positive_int(n_heads, "n_heads")
-    if d_model % h:
-        raise ValueError(f"n_heads must divide d_model; got d_model={d_model}, n_heads={h}")
+    if x.shape[-1] % h:
+        raise ValueError(f"n_heads must divide d_model; got d_model={x.shape[-1]}, n_heads={h}")
     w_q, w_k, w_v, w_o = (
-        _check_weight(w, name, (d_model, d_model))
+        _check_weight(w, name, (x.shape[-1], x.shape[-1]))
         for w, name in ((w_q, "w_q"), (w_k, "w_k"), (w_v, "w_v"), (w_o, "w_o"))
     )
-    d_head = d_model // h
+    return _multi_head_attention(x, w_q, w_k, w_v, w_o, h, mask, bias)
+
+
+def _multi_head_attention(
+    x: NDArray[np.float64],
+    w_q: NDArray[np.float64],
+    w_k: NDArray[np.float64],
+    w_v: NDArray[np.float64],
+    w_o: NDArray[np.float64],
+    n_heads: int,
+    mask: object,
+    bias: object,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Multi-head self-attention for checked inputs (n_heads divides d_model)."""
+    d_model = x.shape[-1]
+    d_head = d_model // n_heads
 
     def split(t: NDArray[np.float64]) -> NDArray[np.float64]:  # (..., seq, d) -> (..., h, seq, d_head)
-        return np.swapaxes(t.reshape(*t.shape[:-1], h, d_head), -2, -3)
+        return np.swapaxes(t.reshape(*t.shape[:-1], n_heads, d_head), -2, -3)
 
     heads, weights = scaled_dot_product_attention(split(x @ w_q), split(x @ w_k), split(x @ w_v), mask, bias)
     concat = np.swapaxes(heads, -2, -3).reshape(*x.shape[:-1], d_model)
@@ -254,18 +301,23 @@ def rotary_embedding(x: object, positions: object, base: float = 10000.0) -> NDA
     positions are allowed). Because rotations compose, the dot product of a rotated query at
     position m and a rotated key at position n depends on m and n only through n - m.
     """
-    x = _at_least_2d(x, "x")
-    d = x.shape[-1]
-    if d % 2:
-        raise ValueError(f"the last dimension of x must be even (pairs are rotated); got {d}")
+    x = _check_at_least_2d(x, "x")
+    if x.shape[-1] % 2:
+        raise ValueError(f"the last dimension of x must be even (pairs are rotated); got {x.shape[-1]}")
     pos = finite_array(positions, "positions")
     if pos.ndim != 1 or pos.shape[0] != x.shape[-2]:
         raise ValueError(f"positions must be 1-d with one entry per row of x (length {x.shape[-2]}); got shape {pos.shape}")
     b = positive_scalar(base, "base")
     if b <= 1:
         raise ValueError(f"base must be > 1 (allowed range: 1 < base < inf); got {b!r}")
-    theta = b ** (-np.arange(0, d, 2) / d)  # (d/2,)
-    angle = pos[:, None] * theta[None, :]  # (seq, d/2)
+    return _rotary_embedding(x, pos, b)
+
+
+def _rotary_embedding(x: NDArray[np.float64], positions: NDArray[np.float64], base: float) -> NDArray[np.float64]:
+    """RoPE for checked inputs: x (..., seq, d) with d even, positions (seq,), base > 1."""
+    d = x.shape[-1]
+    theta = base ** (-np.arange(0, d, 2) / d)  # (d/2,)
+    angle = positions[:, None] * theta[None, :]  # (seq, d/2)
     cos, sin = np.cos(angle), np.sin(angle)
     even, odd = x[..., 0::2], x[..., 1::2]
     out = np.empty_like(x)
@@ -434,9 +486,9 @@ def sparse_attention(
     (seq, n_keys). Only seq * n_keys scores are formed, so time and memory grow like
     O(seq * n_keys * d) instead of O(seq² d). Returns the output (..., seq, d_v).
     """
-    q = _at_least_2d(q, "q")
-    k = _at_least_2d(k, "k")
-    v = _at_least_2d(v, "v")
+    q = _check_at_least_2d(q, "q")
+    k = _check_at_least_2d(k, "k")
+    v = _check_at_least_2d(v, "v")
     n = q.shape[-2]
     if k.shape[-2] != n or v.shape[-2] != n or q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q, k, v must be self-attention shapes (..., seq, d); got {q.shape}, {k.shape}, {v.shape}")
@@ -484,7 +536,7 @@ def positive_random_features(x: object, projection: object) -> NDArray[np.float6
     :func:`performer_projection`. Raises ValueError if the features overflow (inputs too large
     for the plain formula; :func:`linear_attention` rescales them safely).
     """
-    x = _at_least_2d(x, "x")
+    x = _check_at_least_2d(x, "x")
     w = _check_projection(projection, x.shape[-1])
     with np.errstate(over="ignore"):
         phi = np.exp(_prf_logits(x, w)) / np.sqrt(w.shape[0])
@@ -516,42 +568,67 @@ def linear_attention(
     d^(-1/4), which approximates softmax(q kᵀ/√d) attention as m grows. ``causal=True`` uses
     prefix sums so that query i only sees keys j <= i. Cost O(seq · m · d).
     """
-    q = _at_least_2d(q, "q")
-    k = _at_least_2d(k, "k")
-    v = _at_least_2d(v, "v")
+    q = _check_at_least_2d(q, "q")
+    k = _check_at_least_2d(k, "k")
+    v = _check_at_least_2d(v, "v")
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"incompatible shapes q {q.shape}, k {k.shape}, v {v.shape}")
     is_causal = check_bool(causal, "causal")
     if is_causal and q.shape[-2] != k.shape[-2]:
         raise ValueError("causal linear attention needs as many queries as keys")
-    if feature_map == "elu":
-        phi_q = np.where(q > 0, q + 1.0, np.exp(np.minimum(q, 0.0)))
-        phi_k = np.where(k > 0, k + 1.0, np.exp(np.minimum(k, 0.0)))
-    elif feature_map == "softmax":
+    if feature_map not in ("elu", "softmax"):
+        raise ValueError(f"feature_map must be 'elu' or 'softmax'; got {feature_map!r}")
+    if feature_map == "softmax":
         if projection is None:
             raise TypeError("projection is required for feature_map='softmax' (see performer_projection)")
-        w = _check_projection(projection, q.shape[-1])
-        scale = q.shape[-1] ** -0.25
-        lq, lk = _prf_logits(q * scale, w), _prf_logits(k * scale, w)
-        # a factor common to one query row, or to all keys, cancels between numerator and
-        # denominator: subtract the row maximum for queries and the global maximum for keys
-        phi_q = np.exp(lq - np.max(lq, axis=-1, keepdims=True))
-        phi_k = np.exp(lk - np.max(lk, axis=(-2, -1), keepdims=True))
-    else:
-        raise ValueError(f"feature_map must be 'elu' or 'softmax'; got {feature_map!r}")
-    if is_causal:
+        projection = _check_projection(projection, q.shape[-1])
+    return _linear_attention(q, k, v, feature_map, projection, is_causal)
+
+
+def _linear_attention(
+    q: NDArray[np.float64],
+    k: NDArray[np.float64],
+    v: NDArray[np.float64],
+    feature_map: str,
+    projection: NDArray[np.float64] | None,
+    causal: bool,
+) -> NDArray[np.float64]:
+    """Kernelised attention φ(q)ᵀ (Σ_j φ(k_j) v_jᵀ) / φ(q)ᵀ Σ_j φ(k_j) for checked inputs."""
+    phi_q, phi_k = _feature_maps(q, k, feature_map, projection)  # (..., seq, m)
+    if causal:  # prefix sums: query i only sees keys j <= i
         kv = np.cumsum(phi_k[..., :, :, None] * v[..., :, None, :], axis=-3)  # (..., seq, m, d_v)
         z = np.cumsum(phi_k, axis=-2)  # (..., seq, m)
         num = np.einsum("...im,...imd->...id", phi_q, kv)
         den = np.einsum("...im,...im->...i", phi_q, z)
-    else:
+    else:  # one (m, d_v) summary of all keys and values, shared by every query
         kv = np.swapaxes(phi_k, -1, -2) @ v  # (..., m, d_v)
         num = phi_q @ kv
         den = phi_q @ np.sum(phi_k, axis=-2)[..., :, None]
         den = den[..., 0]
+    return num / _check_normaliser(den)[..., None]
+
+
+def _feature_maps(
+    q: NDArray[np.float64], k: NDArray[np.float64], feature_map: str, projection: NDArray[np.float64] | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The positive features φ(q), φ(k): elu(x) + 1, or Performer's random features of x / d^(1/4)."""
+    if feature_map == "elu":
+        phi_q = np.where(q > 0, q + 1.0, np.exp(np.minimum(q, 0.0)))
+        phi_k = np.where(k > 0, k + 1.0, np.exp(np.minimum(k, 0.0)))
+        return phi_q, phi_k
+    scale = q.shape[-1] ** -0.25
+    lq, lk = _prf_logits(q * scale, projection), _prf_logits(k * scale, projection)
+    # a factor common to one query row, or to all keys, cancels between numerator and
+    # denominator: subtract the row maximum for queries and the global maximum for keys
+    phi_q = np.exp(lq - np.max(lq, axis=-1, keepdims=True))
+    phi_k = np.exp(lk - np.max(lk, axis=(-2, -1), keepdims=True))
+    return phi_q, phi_k
+
+
+def _check_normaliser(den: NDArray[np.float64]) -> NDArray[np.float64]:
     if not np.all(np.isfinite(den) & (den > 0)):
         raise ValueError("the linear-attention normaliser underflowed; inputs are too large for this feature map")
-    return num / den[..., None]
+    return den
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,25 +657,36 @@ def attention_cost(
                       products plus 4 L m for the normaliser; stores L m features and an m × d state.
     ``seq_len`` may be an array (costs are returned as arrays then).
     """
-    L = np.asarray(real_array(seq_len, "seq_len"))
+    L = real_array(seq_len, "seq_len")
     if np.any(~np.isfinite(L) | (L < 1) | (L != np.round(L))):
         raise ValueError("seq_len must contain integers >= 1")
     d = positive_int(d_head, "d_head")
+    if kind not in ("full", "local", "strided", "linear"):
+        raise ValueError(f"kind must be 'full', 'local', 'strided' or 'linear'; got {kind!r}")
+    if kind in ("local", "strided"):
+        if window is None:
+            raise TypeError(f"window is required for kind={kind!r}")
+        window = positive_int(window, "window")
+    if kind == "linear":
+        if n_features is None:
+            raise TypeError("n_features is required for kind='linear'")
+        n_features = positive_int(n_features, "n_features")
+    return _attention_cost(L, d, kind, window, n_features)
+
+
+def _attention_cost(
+    L: NDArray[np.float64], d: int, kind: str, window: int | None, n_features: int | None
+) -> AttentionCost:
+    """FLOPs and memory of one head over L tokens (an array of integers) of width d, for a checked kind."""
     if kind == "full":
         flops, mem = 4 * L**2 * d, L**2
     elif kind in ("local", "strided"):
-        if window is None:
-            raise TypeError(f"window is required for kind={kind!r}")
-        w = positive_int(window, "window")
+        w = window
         keys = np.minimum(w, L) if kind == "local" else np.minimum(w + np.ceil(L / w), L)
         flops, mem = 4 * L * keys * d, L * keys
-    elif kind == "linear":
-        if n_features is None:
-            raise TypeError("n_features is required for kind='linear'")
-        m = positive_int(n_features, "n_features")
+    else:  # "linear": m features per token and an m x d summary
+        m = n_features
         flops, mem = 4 * L * m * d + 4 * L * m, L * m + m * d
-    else:
-        raise ValueError(f"kind must be 'full', 'local', 'strided' or 'linear'; got {kind!r}")
     flops = np.asarray(flops, dtype=float)
     mem = np.asarray(mem, dtype=float)
     if flops.ndim == 0:
@@ -655,11 +743,21 @@ def act_halting(halting_probs: object, epsilon: float = 0.01) -> tuple[int, NDAr
     h = probabilities(halting_probs, "halting_probs")
     if h.ndim != 1:
         raise ValueError(f"halting_probs must be 1-d (one per step); got shape {h.shape}")
+    eps = _check_epsilon(epsilon)
+    return _act_halting(h, eps)
+
+
+def _check_epsilon(epsilon: object) -> float:
     eps = float(finite_array(epsilon, "epsilon"))
     if not 0 < eps < 1:
         raise ValueError(f"epsilon must lie in (0, 1); got {eps!r}")
+    return eps
+
+
+def _act_halting(h: NDArray[np.float64], epsilon: float) -> tuple[int, NDArray[np.float64], float]:
+    """ACT's (N, step weights, ponder cost) for checked halting probabilities h (1-d, in [0, 1])."""
     cum = np.cumsum(h)
-    reached = np.flatnonzero(cum >= 1 - eps)
+    reached = np.flatnonzero(cum >= 1 - epsilon)
     n_steps = int(reached[0]) + 1 if reached.size else h.size
     weights = np.zeros_like(h)
     weights[: n_steps - 1] = h[: n_steps - 1]
@@ -680,7 +778,7 @@ def ponder_toy(
     number of steps per token, the ACT-weighted final states (seq, d) and the halting
     probabilities of every step (seq, max_steps).
     """
-    xs = _at_least_2d(x, "x")
+    xs = _check_at_least_2d(x, "x")
     if xs.ndim != 2:
         raise ValueError(f"x must have shape (seq, d); got {xs.shape}")
     d = xs.shape[1]

@@ -77,7 +77,7 @@ __all__ = [
 # ------------------------------------------------------------------------------------
 
 
-def _vector(arr: NDArray[np.float64], name: str) -> NDArray[np.float64]:
+def _check_vector(arr: NDArray[np.float64], name: str) -> NDArray[np.float64]:
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}")
     return arr
@@ -94,8 +94,8 @@ def _binary(x: object, name: str) -> NDArray[np.bool_]:
     if arr is not None and arr.dtype == bool:
         if arr.size == 0:
             raise ValueError(f"{name} must not be empty")
-        return _vector(arr, name)
-    values = _vector(real_array(x, name), name)
+        return _check_vector(arr, name)
+    values = _check_vector(real_array(x, name), name)
     bad = ~np.isin(values, (0.0, 1.0))
     if np.any(bad):
         first = values[np.flatnonzero(bad)[0]]
@@ -107,7 +107,7 @@ def _paired(
     values: NDArray[np.float64], values_name: str, outcomes: object, outcomes_name: str
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Checked ``values`` as a 1-d array and 0/1 ``outcomes`` of the same length."""
-    vec = _vector(values, values_name)
+    vec = _check_vector(values, values_name)
     flags = _binary(outcomes, outcomes_name)
     if vec.shape != flags.shape:
         raise ValueError(
@@ -216,7 +216,7 @@ def expected_calibration_error(
     return float(np.sum(curve.weight * np.abs(curve.accuracy - curve.confidence)))
 
 
-def _logits_and_labels(
+def _check_logits_and_labels(
     logits: object, labels: object | None, need_labels: bool = True
 ) -> tuple[NDArray[np.float64], NDArray[np.int64] | None]:
     z = finite_array(logits, "logits")
@@ -228,7 +228,7 @@ def _logits_and_labels(
         if need_labels:
             raise TypeError("labels must be an array of class indices, got None")
         return z, None
-    lab = _vector(finite_array(labels, "labels"), "labels")
+    lab = _check_vector(finite_array(labels, "labels"), "labels")
     if lab.size != z.shape[0]:
         raise ValueError(
             f"labels must have one entry per row of logits; got {lab.size} "
@@ -245,7 +245,7 @@ def _logits_and_labels(
 
 def softmax(logits: object, temperature: float = 1.0) -> NDArray[np.float64]:
     """Row-wise class probabilities ``softmax(logits / temperature)``, logits (n, k)."""
-    z, _ = _logits_and_labels(logits, None, need_labels=False)
+    z, _ = _check_logits_and_labels(logits, None, need_labels=False)
     t = positive_scalar(temperature, "temperature")
     return np.exp(log_softmax(z / t, axis=1))
 
@@ -254,7 +254,7 @@ def negative_log_likelihood(
     logits: object, labels: object, temperature: float = 1.0
 ) -> float:
     """Mean negative log-likelihood (nats) of ``labels`` under softmax(logits / T)."""
-    z, lab = _logits_and_labels(logits, labels)
+    z, lab = _check_logits_and_labels(logits, labels)
     t = positive_scalar(temperature, "temperature")
     logp = log_softmax(z / t, axis=1)
     return float(-np.mean(logp[np.arange(z.shape[0]), lab]))
@@ -269,18 +269,25 @@ def fit_temperature(
     only the confidence moves. ``T > 1`` softens an over-confident model. The search
     runs over ``log T`` with scipy's bounded scalar minimiser inside ``bounds``.
     """
-    z, lab = _logits_and_labels(logits, labels)
+    z, lab = _check_logits_and_labels(logits, labels)
     if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2):
         raise TypeError("bounds must be a pair (low, high) of temperatures")
     low = positive_scalar(bounds[0], "bounds[0]")
     high = positive_scalar(bounds[1], "bounds[1]")
     if not low < high:
         raise ValueError(f"bounds must satisfy low < high; got ({low!r}, {high!r})")
-    rows = np.arange(z.shape[0])
+    return _fit_temperature(z, lab, low, high)
+
+
+def _fit_temperature(
+    logits: NDArray[np.float64], labels: NDArray[np.int64], low: float, high: float
+) -> float:
+    """The temperature in ``[low, high]`` that minimises the NLL of ``labels``."""
+    rows = np.arange(logits.shape[0])
 
     def nll_of_log_t(log_t: float) -> float:
-        logp = log_softmax(z / math.exp(log_t), axis=1)
-        return float(-np.mean(logp[rows, lab]))
+        logp = log_softmax(logits / math.exp(log_t), axis=1)
+        return float(-np.mean(logp[rows, labels]))
 
     res = minimize_scalar(
         nll_of_log_t,
@@ -457,14 +464,21 @@ def selfcheck_inconsistency(
     near 0 means the samples agree with the main answer; near 1, the model says
     something different each time, the signature of a fabricated fact in SelfCheckGPT.
     """
-    main = _vector(finite_array(main_answers, "main_answers"), "main_answers")
+    main = _check_vector(finite_array(main_answers, "main_answers"), "main_answers")
     samples = finite_array(sampled_answers, "sampled_answers")
     if samples.ndim != 2 or samples.shape[0] != main.size:
         raise ValueError(
             "sampled_answers must have shape (n, m) with n = len(main_answers) = "
             f"{main.size}; got shape {samples.shape}"
         )
-    return np.mean(samples != main[:, None], axis=1)
+    return _selfcheck_inconsistency(main, samples)
+
+
+def _selfcheck_inconsistency(
+    main_answers: NDArray[np.float64], sampled_answers: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per question (row), the fraction of sampled answers unlike the main answer."""
+    return np.mean(sampled_answers != main_answers[:, None], axis=1)
 
 
 @dataclass(frozen=True)
@@ -628,7 +642,7 @@ def f1_at_k(
 
 
 def _popularity(popularity: object) -> NDArray[np.float64]:
-    return _vector(probabilities(popularity, "popularity"), "popularity")
+    return _check_vector(probabilities(popularity, "popularity"), "popularity")
 
 
 def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -60,14 +60,14 @@ GRANULARITIES = ("tensor", "row", "column")
 _SCHEMES = ("absmax", "zeropoint")
 
 
-def _matrix(x: object, name: str) -> NDArray[np.float64]:
+def _check_matrix(x: object, name: str) -> NDArray[np.float64]:
     arr = finite_array(x, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array; got shape {arr.shape}")
     return arr
 
 
-def _granularity(granularity: object) -> str:
+def _check_granularity(granularity: object) -> str:
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}; got {granularity!r}")
     return str(granularity)
@@ -96,12 +96,19 @@ def absmax_quantize(
     """
     arr = finite_array(x, "x")
     bits = int_in_range(bits, "bits", 2, 16)
-    granularity = _granularity(granularity)
+    granularity = _check_granularity(granularity)
+    return _absmax_quantize(arr, bits, granularity)
+
+
+def _absmax_quantize(
+    x: NDArray[np.float64], bits: int, granularity: str
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Symmetric ``bits``-bit quantization of ``x`` with one step per group."""
     qmax = 2 ** (bits - 1) - 1
-    amax = _reduce(np.abs(arr), granularity, np.max)
+    amax = _reduce(np.abs(x), granularity, np.max)
     step = amax / qmax
     step = np.where(step > 0, step, 1.0)  # all-zero (or subnormal) groups: any step works
-    q = np.clip(np.rint(arr / step), -qmax, qmax).astype(np.int64)
+    q = np.clip(np.rint(x / step), -qmax, qmax).astype(np.int64)
     return q, step
 
 
@@ -117,7 +124,7 @@ def zeropoint_quantize(
     """
     arr = finite_array(x, "x")
     bits = int_in_range(bits, "bits", 2, 16)
-    granularity = _granularity(granularity)
+    granularity = _check_granularity(granularity)
     qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     lo = np.minimum(_reduce(arr, granularity, np.min), 0.0)
     hi = np.maximum(_reduce(arr, granularity, np.max), 0.0)
@@ -158,8 +165,8 @@ def quantized_matmul(
     scales or per-row weight scales cannot be factored out of the inner sum that way; they
     are allowed here so their error can be compared, not because a kernel could use them.)
     """
-    x = _matrix(x, "x")
-    w = _matrix(w, "w")
+    x = _check_matrix(x, "x")
+    w = _check_matrix(w, "w")
     if x.shape[1] != w.shape[0]:
         raise ValueError(
             f"x and w do not chain: x has {x.shape[1]} columns, w has {w.shape[0]} rows"
@@ -182,25 +189,34 @@ def gptq_quantize(
     ``X^T X`` is diagonal nothing is propagated and the result equals round-to-nearest.
     (No lazy batching or act-order: the plain algorithm of Frantar et al., Algorithm 1.)
     """
-    w = _matrix(w, "w")
-    x = _matrix(x, "x")
+    w = _check_matrix(w, "w")
+    x = _check_matrix(x, "x")
     if x.shape[1] != w.shape[0]:
         raise ValueError(
             f"x and w do not chain: x has {x.shape[1]} columns, w has {w.shape[0]} rows"
         )
     bits = int_in_range(bits, "bits", 2, 16)
     damp = positive_scalar(damp, "damp")
+    return _gptq_quantize(w, x, bits, damp)
+
+
+def _gptq_quantize(
+    w: NDArray[np.float64], x: NDArray[np.float64], bits: int, damp: float
+) -> NDArray[np.float64]:
+    """GPTQ (Frantar et al., Algorithm 1) of ``w`` (d_in, d_out) for inputs ``x``."""
     d_in = w.shape[0]
+    # dampened Hessian of the squared output error; u = upper Cholesky factor of its inverse
     hessian = 2.0 * x.T @ x
     hessian += damp * max(float(np.mean(np.diag(hessian))), 1e-12) * np.eye(d_in)
     h_inv = cho_solve(cho_factor(hessian), np.eye(d_in))
     u = cholesky(h_inv, lower=False)
+    # one absmax step per output column, fixed before any rounding
     qmax = 2 ** (bits - 1) - 1
     amax = np.max(np.abs(w), axis=0)
     step = np.where(amax / qmax > 0, amax / qmax, 1.0)
     work = w.copy()
     out = np.empty_like(w)
-    for i in range(d_in):
+    for i in range(d_in):  # round row i, push its error onto the rows not yet rounded
         out[i] = np.clip(np.rint(work[i] / step), -qmax, qmax) * step
         err = (work[i] - out[i]) / u[i, i]
         work[i + 1 :] -= np.outer(u[i, i + 1 :], err)
@@ -209,7 +225,7 @@ def gptq_quantize(
 
 def outlier_dims(x: object, threshold: float = 6.0) -> NDArray[np.int64]:
     """Input feature dimensions (columns of ``X``) holding any ``|x| >= threshold``."""
-    x = _matrix(x, "x")
+    x = _check_matrix(x, "x")
     threshold = positive_scalar(threshold, "threshold")
     return np.flatnonzero(np.any(np.abs(x) >= threshold, axis=0))
 
@@ -224,12 +240,19 @@ def llm_int8_matmul(
     (fp16 in the paper), the second uses one absmax scale per row of ``X[:, R]`` and per
     column of ``W[R, :]``. Returns the product and ``O``.
     """
-    x = _matrix(x, "x")
-    w = _matrix(w, "w")
+    x = _check_matrix(x, "x")
+    w = _check_matrix(w, "w")
     if x.shape[1] != w.shape[0]:
         raise ValueError(
             f"x and w do not chain: x has {x.shape[1]} columns, w has {w.shape[0]} rows"
         )
+    return _llm_int8_matmul(x, w, threshold, bits)
+
+
+def _llm_int8_matmul(
+    x: NDArray[np.float64], w: NDArray[np.float64], threshold: float, bits: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """``x @ w`` with outlier input dimensions in float and the rest in ``bits``-bit."""
     outliers = outlier_dims(x, threshold)
     regular = np.setdiff1d(np.arange(x.shape[1]), outliers)
     out = x[:, outliers] @ w[outliers, :]
@@ -252,17 +275,29 @@ def smoothquant_scales(x: object, w: object, alpha: float = 0.5) -> NDArray[np.f
     moves into the weights; 0.5 balances the two. Channels where either maximum is zero
     get ``s_j = 1``.
     """
-    x = _matrix(x, "x")
-    w = _matrix(w, "w")
+    x = _check_matrix(x, "x")
+    w = _check_matrix(w, "w")
     if x.shape[1] != w.shape[0]:
         raise ValueError(
             f"x and w do not chain: x has {x.shape[1]} columns, w has {w.shape[0]} rows"
         )
+    alpha = _check_alpha(alpha)
+    return _smoothquant_scales(x, w, alpha)
+
+
+def _check_alpha(alpha: object) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
         raise TypeError(f"alpha must be a number in [0, 1], got {type(alpha).__name__}")
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
+    return alpha
+
+
+def _smoothquant_scales(
+    x: NDArray[np.float64], w: NDArray[np.float64], alpha: float
+) -> NDArray[np.float64]:
+    """SmoothQuant's factors ``max|X_j|**alpha / max|W_j|**(1-alpha)`` (1 where a max is 0)."""
     ax = np.max(np.abs(x), axis=0)
     aw = np.max(np.abs(w), axis=1)
     ok = (ax > 0) & (aw > 0)
@@ -367,12 +402,17 @@ def nm_prune(w: object, n: int = 2, m: int = 4) -> NDArray[np.float64]:
         raise ValueError(
             f"w's last axis must be divisible by m={m}; got shape {arr.shape}"
         )
-    groups = arr.reshape(-1, m)
+    return _nm_prune(arr, n, m)
+
+
+def _nm_prune(w: NDArray[np.float64], n: int, m: int) -> NDArray[np.float64]:
+    """Keep the ``n`` largest-magnitude weights of every ``m`` along the last axis."""
+    groups = w.reshape(-1, m)
     # rank within each group: stable sort on -|w| puts the largest (earliest on ties) first
     order = np.argsort(-np.abs(groups), axis=1, kind="stable")
     keep = np.zeros_like(groups, dtype=bool)
     np.put_along_axis(keep, order[:, :n], True, axis=1)
-    return np.where(keep, groups, 0.0).reshape(arr.shape)
+    return np.where(keep, groups, 0.0).reshape(w.shape)
 
 
 def soft_targets(logits: object, temperature: float = 1.0) -> NDArray[np.float64]:
@@ -414,23 +454,43 @@ def distillation_loss(
         raise TypeError(f"ce_weight must be a number >= 0, got {type(ce_weight).__name__}")
     if not (np.isfinite(ce_weight) and ce_weight >= 0):
         raise ValueError(f"ce_weight must be finite and >= 0; got {ce_weight!r}")
-    zs2 = np.atleast_2d(zs)
-    zt2 = np.atleast_2d(zt)
+    if ce_weight > 0:
+        labels = _check_labels(labels, zs)
+    return _distillation_loss(zs, zt, labels, t, ce_weight)
+
+
+def _check_labels(labels: object, logits: NDArray[np.float64]) -> NDArray[np.int64]:
+    """``labels`` as class indices, one per row of ``logits`` (batch, classes) or (classes,)."""
+    if labels is None:
+        raise ValueError("labels are required when ce_weight > 0")
+    rows, classes = np.atleast_2d(logits).shape
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iu" or y.shape != (rows,):
+        raise ValueError(
+            f"labels must be integers, one per row of student_logits "
+            f"(shape {(rows,)}); got dtype {y.dtype}, shape {y.shape}"
+        )
+    if np.any((y < 0) | (y >= classes)):
+        raise ValueError(f"labels must lie in [0, {classes - 1}]")
+    return y
+
+
+def _distillation_loss(
+    student_logits: NDArray[np.float64],
+    teacher_logits: NDArray[np.float64],
+    labels: NDArray[np.int64] | None,
+    temperature: float,
+    ce_weight: float,
+) -> float:
+    """``T**2 * KL(p_teacher || p_student)`` at temperature T, plus ``ce_weight * CE``."""
+    t = temperature
+    zs2 = np.atleast_2d(student_logits)
+    zt2 = np.atleast_2d(teacher_logits)
     log_pt = log_softmax(zt2 / t, axis=-1)
     log_ps = log_softmax(zs2 / t, axis=-1)
     kl = np.sum(np.exp(log_pt) * (log_pt - log_ps), axis=-1)
     loss = t**2 * np.mean(kl)
-    if ce_weight > 0:
-        if labels is None:
-            raise ValueError("labels are required when ce_weight > 0")
-        y = np.asarray(labels)
-        if y.dtype.kind not in "iu" or y.shape != zs2.shape[:1]:
-            raise ValueError(
-                f"labels must be integers, one per row of student_logits "
-                f"(shape {zs2.shape[:1]}); got dtype {y.dtype}, shape {y.shape}"
-            )
-        if np.any((y < 0) | (y >= zs2.shape[1])):
-            raise ValueError(f"labels must lie in [0, {zs2.shape[1] - 1}]")
-        ce = -log_softmax(zs2, axis=-1)[np.arange(len(y)), y]
+    if ce_weight > 0:  # the usual cross-entropy with the true labels, at temperature 1
+        ce = -log_softmax(zs2, axis=-1)[np.arange(len(labels)), labels]
         loss = loss + ce_weight * np.mean(ce)
     return float(loss)

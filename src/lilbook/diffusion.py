@@ -87,7 +87,7 @@ PREDICTION_TARGETS = ("eps", "x0", "v")
 # ------------------------------------------------------------------------------------
 
 
-def _alpha_bar(x: object, name: str = "alpha_bar", *, allow_one: bool = True) -> NDArray:
+def _check_alpha_bar(x: object, name: str = "alpha_bar", *, allow_one: bool = True) -> NDArray:
     """Values in (0, 1] (or (0, 1) when ``allow_one`` is False)."""
     arr = real_array(x, name)
     if allow_one:
@@ -101,7 +101,7 @@ def _alpha_bar(x: object, name: str = "alpha_bar", *, allow_one: bool = True) ->
     return arr
 
 
-def _same_shape(a: NDArray, b: NDArray, name_a: str, name_b: str) -> None:
+def _check_same_shape(a: NDArray, b: NDArray, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
         raise ValueError(
             f"{name_a} and {name_b} must have the same shape; "
@@ -109,7 +109,7 @@ def _same_shape(a: NDArray, b: NDArray, name_a: str, name_b: str) -> None:
         )
 
 
-def _broadcastable(a: NDArray, alpha_bar: NDArray, name: str) -> None:
+def _check_broadcastable(a: NDArray, alpha_bar: NDArray, name: str) -> None:
     try:
         shape = np.broadcast_shapes(a.shape, alpha_bar.shape)
     except ValueError:
@@ -219,19 +219,24 @@ def cosine_beta_schedule(
     max_beta = positive_scalar(max_beta, "max_beta")
     if max_beta >= 1:
         raise ValueError(f"max_beta must satisfy 0 < max_beta < 1; got {max_beta!r}")
-    ab = np.atleast_1d(cosine_alpha_bar(np.arange(n + 1) / n, s))
+    return _cosine_beta_schedule(n, s, max_beta)
+
+
+def _cosine_beta_schedule(n_steps: int, s: float, max_beta: float) -> NDArray[np.float64]:
+    """``beta_t = 1 - alpha_bar(t/T) / alpha_bar((t-1)/T)`` for t = 1..T, clipped at ``max_beta``."""
+    ab = np.atleast_1d(cosine_alpha_bar(np.arange(n_steps + 1) / n_steps, s))
     return np.minimum(1.0 - ab[1:] / ab[:-1], max_beta)
 
 
 def snr(alpha_bar: object) -> FloatOrArray:
     """Signal-to-noise ratio ``alpha_bar / (1 - alpha_bar)``; ``alpha_bar`` in (0, 1)."""
-    ab = _alpha_bar(alpha_bar, allow_one=False)
+    ab = _check_alpha_bar(alpha_bar, allow_one=False)
     return as_output(ab / (1.0 - ab))
 
 
 def log_snr(alpha_bar: object) -> FloatOrArray:
     """``lambda = log(alpha_bar / (1 - alpha_bar))``, the log-SNR in nats; ``alpha_bar`` in (0, 1)."""
-    ab = _alpha_bar(alpha_bar, allow_one=False)
+    ab = _check_alpha_bar(alpha_bar, allow_one=False)
     return as_output(np.log(ab) - np.log1p(-ab))
 
 
@@ -250,10 +255,15 @@ def q_sample(x0: object, alpha_bar: object, noise: object) -> NDArray[np.float64
     """
     x = finite_array(x0, "x0")
     eps = finite_array(noise, "noise")
-    ab = _alpha_bar(alpha_bar)
-    _same_shape(x, eps, "x0", "noise")
-    _broadcastable(x, ab, "x0")
-    return np.sqrt(ab) * x + np.sqrt(1.0 - ab) * eps
+    ab = _check_alpha_bar(alpha_bar)
+    _check_same_shape(x, eps, "x0", "noise")
+    _check_broadcastable(x, ab, "x0")
+    return _q_sample(x, ab, eps)
+
+
+def _q_sample(x0: NDArray, alpha_bar: NDArray, noise: NDArray) -> NDArray[np.float64]:
+    """One draw of ``z_t`` given clean ``x0``: the signal shrinks as the noise grows."""
+    return np.sqrt(alpha_bar) * x0 + np.sqrt(1.0 - alpha_bar) * noise
 
 
 # ------------------------------------------------------------------------------------
@@ -264,9 +274,9 @@ def q_sample(x0: object, alpha_bar: object, noise: object) -> NDArray[np.float64
 def _prep(a: object, b: object, alpha_bar: object, na: str, nb: str, allow_one: bool = True):
     x = finite_array(a, na)
     y = finite_array(b, nb)
-    ab = _alpha_bar(alpha_bar, allow_one=allow_one)
-    _same_shape(x, y, na, nb)
-    _broadcastable(x, ab, na)
+    ab = _check_alpha_bar(alpha_bar, allow_one=allow_one)
+    _check_same_shape(x, y, na, nb)
+    _check_broadcastable(x, ab, na)
     return x, y, np.sqrt(ab), np.sqrt(1.0 - ab)
 
 
@@ -341,9 +351,9 @@ def ddim_step_v(
     spanned by the data and the noise (Salimans and Ho 2022).
     """
     zz, vv, _, _ = _prep(z_t, v_hat, alpha_bar_t, "z_t", "v_hat")
-    ab_s = _alpha_bar(alpha_bar_s, "alpha_bar_s")
-    _broadcastable(zz, ab_s, "z_t")
-    phi_t = np.arccos(np.sqrt(_alpha_bar(alpha_bar_t, "alpha_bar_t")))
+    ab_s = _check_alpha_bar(alpha_bar_s, "alpha_bar_s")
+    _check_broadcastable(zz, ab_s, "z_t")
+    phi_t = np.arccos(np.sqrt(_check_alpha_bar(alpha_bar_t, "alpha_bar_t")))
     phi_s = np.arccos(np.sqrt(ab_s))
     return np.cos(phi_s - phi_t) * zz + np.sin(phi_s - phi_t) * vv
 
@@ -589,7 +599,7 @@ class GaussianVideoModel:
         ``alpha lambda / (alpha^2 lambda + sigma^2)``: each direction is shrunk by how much
         signal it carries at this noise level.
         """
-        ab = float(_alpha_bar(alpha_bar))
+        ab = float(_check_alpha_bar(alpha_bar))
         return (self.eigvecs * self._scale(ab)) @ self.eigvecs.T
 
     def _apply_gain(self, flat: NDArray, alpha_bar: float) -> NDArray:
@@ -602,7 +612,7 @@ class GaussianVideoModel:
         if zz.shape[-len(self.shape) :] != self.shape:
             raise ValueError(f"z must end with the video shape {self.shape}; got {zz.shape}")
         flat = zz.reshape(-1, self.mean.size)
-        ab = float(_alpha_bar(alpha_bar))
+        ab = float(_check_alpha_bar(alpha_bar))
         out = self.mean + self._apply_gain(flat - math.sqrt(ab) * self.mean, ab)
         return out.reshape(zz.shape)
 
@@ -667,7 +677,7 @@ def ddim_sample(
     """
     if not isinstance(model, GaussianVideoModel):
         raise TypeError(f"model must be a GaussianVideoModel; got {type(model).__name__}")
-    ab = _alpha_bar(alpha_bars, "alpha_bars", allow_one=False)
+    ab = _check_alpha_bar(alpha_bars, "alpha_bars", allow_one=False)
     if ab.ndim != 1 or ab.size < 2 or np.any(np.diff(ab) <= 0):
         raise ValueError("alpha_bars must be a 1-D array of at least 2 strictly increasing values")
     rng = generator(rng)
@@ -713,28 +723,38 @@ def _frame_indices(known_frames: object, n_frames: int) -> NDArray[np.int64]:
     return idx
 
 
-def _ddim_loop(model, ab, rng, k, m, xa, method, w):
-    z = rng.standard_normal((k, model.mean.size))
-    for i, a_t in enumerate(ab):
+def _ddim_loop(
+    model: GaussianVideoModel,
+    alpha_bars: NDArray[np.float64],
+    rng: np.random.Generator,
+    n_samples: int,
+    known: NDArray[np.bool_],
+    x_a: NDArray[np.float64] | None,
+    method: str,
+    guidance_weight: float,
+) -> NDArray[np.float64]:
+    """DDIM from pure noise to samples; ``known`` masks the flattened pixels of ``x_a``."""
+    z = rng.standard_normal((n_samples, model.mean.size))
+    for i, a_t in enumerate(alpha_bars):
         alpha, sigma = math.sqrt(a_t), math.sqrt(1 - a_t)
         if method != "none":
-            z[:, m] = alpha * xa + sigma * rng.standard_normal(xa.shape)
+            z[:, known] = alpha * x_a + sigma * rng.standard_normal(x_a.shape)
         x_hat = model.mean + model._apply_gain(z - alpha * model.mean, a_t)
         if method == "reconstruction":
             # x_hat = mean + G (z - alpha mean), so d x_hat_a / d z = G[a, :] and the
             # gradient of ||x_a - x_hat_a||^2 with respect to z is -2 G[:, a] (x_a - x_hat_a)
             resid = np.zeros_like(z)
-            resid[:, m] = xa - x_hat[:, m]
+            resid[:, known] = x_a - x_hat[:, known]
             grad = -2.0 * model._apply_gain(resid, a_t)
-            x_hat[:, ~m] -= 0.5 * w * alpha * grad[:, ~m]
+            x_hat[:, ~known] -= 0.5 * guidance_weight * alpha * grad[:, ~known]
         if method != "none":
-            x_hat[:, m] = xa
-        if i == ab.size - 1:
-            return x_hat.reshape(k, *model.shape)
+            x_hat[:, known] = x_a
+        if i == alpha_bars.size - 1:
+            break  # the prediction at the cleanest level is the sample
         eps_hat = (z - alpha * x_hat) / sigma
-        a_s = ab[i + 1]
+        a_s = alpha_bars[i + 1]
         z = math.sqrt(a_s) * x_hat + math.sqrt(1 - a_s) * eps_hat
-    raise AssertionError("unreachable")  # pragma: no cover
+    return x_hat.reshape(n_samples, *model.shape)
 
 
 def conditional_mean(

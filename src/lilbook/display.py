@@ -180,8 +180,15 @@ def _is_guard(stmt: ast.stmt, namespace: dict) -> bool:
     if isinstance(stmt, ast.For):  # e.g. one check applied to several arguments
         return not stmt.orelse and all(_is_guard(s, namespace) for s in stmt.body)
     if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-        calls = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Call)]
-        return bool(calls) and all(_is_check_call(c, namespace) or _on_checked(c, namespace) for c in calls)
+        value = stmt.value
+        if isinstance(value, (ast.GeneratorExp, ast.ListComp)):  # one check, several arguments
+            value = value.elt
+        tops = value.elts if isinstance(value, ast.Tuple) else [value]
+        return all(
+            isinstance(top, ast.Call)
+            and (_is_check_call(top, namespace) or _on_checked(top, namespace))
+            for top in tops
+        )
     return False
 
 

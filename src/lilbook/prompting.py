@@ -70,7 +70,7 @@ STRATEGIES = ("zero-shot", "few-shot", "zero-shot CoT", "few-shot CoT", "self-co
 # ------------------------------------------------------------------------------------
 
 
-def _matrix(x: object, name: str, cols: int | None = None) -> NDArray[np.float64]:
+def _check_matrix(x: object, name: str, cols: int | None = None) -> NDArray[np.float64]:
     arr = finite_array(x, name)
     if arr.ndim == 1 and cols is not None:
         arr = arr[None, :]
@@ -152,7 +152,7 @@ def icl_predict(
             "demo_embeddings must have shape (k, d), or (m, k, d) for one set of "
             f"demonstrations per query; got shape {demos.shape}"
         )
-    q = _matrix(queries, "queries", cols=demos.shape[-1])
+    q = _check_matrix(queries, "queries", cols=demos.shape[-1])
     y = real_array(demo_labels, "demo_labels")
     if y.shape != demos.shape[:-1]:
         raise ValueError(
@@ -208,7 +208,7 @@ def vote_k_select(embeddings: object, budget: int, *, k: int = 10, rho: float = 
     numpy.ndarray of int, shape (budget,)
         Selected indices, in the order they were chosen.
     """
-    x = _matrix(embeddings, "embeddings")
+    x = _check_matrix(embeddings, "embeddings")
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"embeddings must hold at least 2 items; got {n}")
@@ -305,7 +305,7 @@ def biased_label_probs(clean_logits: object, bias_logits: object) -> NDArray[np.
     bias = finite_array(bias_logits, "bias_logits")
     if bias.ndim != 1:
         raise ValueError(f"bias_logits must be 1-D, one entry per label; got shape {bias.shape}")
-    clean = _matrix(clean_logits, "clean_logits", cols=bias.size)
+    clean = _check_matrix(clean_logits, "clean_logits", cols=bias.size)
     return softmax(clean + bias, axis=1)
 
 
@@ -334,11 +334,18 @@ def contextual_calibration(probs: object, p_cf: object) -> NDArray[np.float64]:
     if cf.ndim != 1 or np.any(cf <= 0):
         raise ValueError(f"p_cf must be a 1-D vector of positive probabilities; got {p_cf!r}")
     p = probabilities(probs, "probs")
-    p = _matrix(p, "probs", cols=cf.size)
+    p = _check_matrix(p, "probs", cols=cf.size)
     if np.any(p.sum(axis=1) <= 0):
         raise ValueError("probs must have a positive sum in every row")
-    w = np.diag(1.0 / cf)
-    q = p @ w  # row-vector form of W p
+    return _contextual_calibration(p, cf)
+
+
+def _contextual_calibration(
+    probs: NDArray[np.float64], p_cf: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``W p`` with ``W = diag(p_cf)^-1``, renormalised, for each row of ``probs``."""
+    w = np.diag(1.0 / p_cf)  # scale each label down by the prompt's favour for it
+    q = probs @ w  # row-vector form of W p
     return q / q.sum(axis=1, keepdims=True)
 
 
@@ -405,7 +412,7 @@ def simulate_calibration(
     -------
     CalibrationResult
     """
-    clean = _matrix(clean_logits, "clean_logits")
+    clean = _check_matrix(clean_logits, "clean_logits")
     m, n_labels = clean.shape
     if n_labels < 2:
         raise ValueError(f"clean_logits must have at least 2 columns (labels); got {n_labels}")
@@ -560,22 +567,40 @@ def toolformer_keep(
     -------
     numpy.ndarray of bool
     """
-    arrays = {}
-    for value, name in [
-        (loss_plain, "loss_plain"),
-        (loss_call, "loss_call"),
-        (loss_with_result, "loss_with_result"),
-    ]:
-        arr = finite_array(value, name)
-        if np.any(arr < 0):
-            raise ValueError(f"{name} must be >= 0 (a loss in nats); got {value!r}")
-        arrays[name] = arr
+    plain = _check_loss(loss_plain, "loss_plain")
+    call = _check_loss(loss_call, "loss_call")
+    plus = _check_loss(loss_with_result, "loss_with_result")
     tau = real_scalar(threshold, "threshold")
     if not (np.isfinite(tau) and tau >= 0):
         raise ValueError(f"threshold must be finite and >= 0; got {tau!r}")
+    plain, call, plus = _check_broadcastable_losses(plain, call, plus)
+    return _toolformer_keep(plain, call, plus, tau)
+
+
+def _toolformer_keep(
+    loss_plain: NDArray[np.float64],
+    loss_call: NDArray[np.float64],
+    loss_with_result: NDArray[np.float64],
+    threshold: float,
+) -> NDArray[np.bool_]:
+    """Keep a call when its result lowers the loss by at least ``threshold``."""
+    # L-: the better of making no call and making the call without seeing its result
+    loss_minus = np.minimum(loss_plain, loss_call)
+    # L+ = loss_with_result: the result, not just the call, must help by the threshold
+    return loss_minus - loss_with_result >= threshold
+
+
+def _check_loss(value: object, name: str) -> NDArray[np.float64]:
+    arr = finite_array(value, name)
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0 (a loss in nats); got {value!r}")
+    return arr
+
+
+def _check_broadcastable_losses(
+    plain: NDArray[np.float64], call: NDArray[np.float64], plus: NDArray[np.float64]
+) -> list[NDArray[np.float64]]:
     try:
-        plain, call, plus = np.broadcast_arrays(*arrays.values())
+        return np.broadcast_arrays(plain, call, plus)
     except ValueError:
         raise ValueError("loss_plain, loss_call and loss_with_result must have broadcastable shapes") from None
-    minus = np.minimum(plain, call)
-    return minus - plus >= tau

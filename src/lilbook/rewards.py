@@ -173,18 +173,27 @@ def best_of_n_select(
             f"proxy_reward must have the shape of true_reward {true.shape}; "
             f"got {proxy.shape}"
         )
-    n_max = true.shape[1]
-    ns = _counts(n_values, "n_values", n_max)
-    true_sel = np.empty((len(ns), true.shape[0]))
-    proxy_sel = np.empty_like(true_sel)
-    for i, n in enumerate(ns):
-        pick = np.argmax(proxy[:, :n], axis=1)[:, None]
-        true_sel[i] = np.take_along_axis(true, pick, axis=1)[:, 0]
-        proxy_sel[i] = np.take_along_axis(proxy, pick, axis=1)[:, 0]
-    return true_sel, proxy_sel
+    ns = _check_counts(n_values, "n_values", true.shape[1])
+    return _best_of_n_select(true, proxy, ns)
 
 
-def _counts(values: object, name: str, high: int) -> list[int]:
+def _best_of_n_select(
+    true_reward: NDArray[np.float64],
+    proxy_reward: NDArray[np.float64],
+    n_values: list[int],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """True and proxy reward of the proxy's pick among the first ``n`` candidates."""
+    true_selected = np.empty((len(n_values), true_reward.shape[0]))
+    proxy_selected = np.empty_like(true_selected)
+    for i, n in enumerate(n_values):
+        # in each trial (row), the candidate with the top proxy reward among the first n
+        pick = np.argmax(proxy_reward[:, :n], axis=1)[:, None]
+        true_selected[i] = np.take_along_axis(true_reward, pick, axis=1)[:, 0]
+        proxy_selected[i] = np.take_along_axis(proxy_reward, pick, axis=1)[:, 0]
+    return true_selected, proxy_selected
+
+
+def _check_counts(values: object, name: str, high: int) -> list[int]:
     if isinstance(values, (str, bytes)) or np.ndim(values) > 1:
         raise TypeError(f"{name} must be an integer or a 1-d sequence of integers")
     items = list(np.atleast_1d(values)) if not isinstance(values, list) else values
@@ -501,7 +510,7 @@ def reinforce_bandit(
     """
     true = finite_array(true_reward, "true_reward")
     proxy = finite_array(proxy_reward, "proxy_reward")
-    theta = finite_array(logits, "logits").copy()
+    theta = finite_array(logits, "logits")
     if true.ndim != 1 or true.size < 2:
         raise ValueError(f"true_reward must be 1-d with >= 2 arms; got shape {true.shape}")
     for name, arr in (("proxy_reward", proxy), ("logits", theta)):
@@ -511,19 +520,35 @@ def reinforce_bandit(
     size = positive_int(batch, "batch")
     step = positive_scalar(lr, "lr")
     generator(rng)
-    k = true.size
-    probs = np.empty((n_steps + 1, k))
+    return _reinforce_bandit(true, proxy, theta, n_steps, rng, batch=size, lr=step)
+
+
+def _reinforce_bandit(
+    true_reward: NDArray[np.float64],
+    proxy_reward: NDArray[np.float64],
+    logits: NDArray[np.float64],
+    steps: int,
+    rng: np.random.Generator,
+    *,
+    batch: int,
+    lr: float,
+) -> BanditRun:
+    """REINFORCE with the batch mean as baseline, paid by the proxy reward only."""
+    n_arms = logits.size
+    theta = logits.copy()
+    probs = np.empty((steps + 1, n_arms))
     probs[0] = softmax(theta)
-    for t in range(1, n_steps + 1):
+    for t in range(1, steps + 1):
         pi = probs[t - 1]
-        arms = rng.choice(k, size=size, p=pi)
-        r = proxy[arms]
-        advantage = r - r.mean()
-        onehot = np.zeros((size, k))
-        onehot[np.arange(size), arms] = 1.0
-        theta += step * (advantage[:, None] * (onehot - pi)).mean(axis=0)
+        arms = rng.choice(n_arms, size=batch, p=pi)
+        r = proxy_reward[arms]  # the learner is paid by the proxy, never by the truth
+        advantage = r - r.mean()  # the batch mean is the baseline
+        onehot = np.zeros((batch, n_arms))
+        onehot[np.arange(batch), arms] = 1.0
+        # score-function estimate of the gradient of the expected proxy reward
+        theta += lr * (advantage[:, None] * (onehot - pi)).mean(axis=0)
         probs[t] = softmax(theta)
-    return BanditRun(probs @ proxy, probs @ true, probs)
+    return BanditRun(probs @ proxy_reward, probs @ true_reward, probs)
 
 
 # ------------------------------------------------------------------------------------------

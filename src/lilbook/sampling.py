@@ -121,7 +121,9 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 # ------------------------------------------------------------------------------------
 
 
-def _answer_distribution(probs: object, name: str = "probs") -> NDArray[np.float64]:
+def _check_answer_distribution(
+    probs: object, name: str = "probs"
+) -> NDArray[np.float64]:
     """Check a categorical distribution (1-D, entries in [0, 1], summing to 1)."""
     p = probabilities(probs, name)
     if p.ndim != 1:
@@ -182,48 +184,72 @@ def majority_vote_accuracy(probs: object, n_samples: int) -> float:
         more than ``MAX_VOTE_CATEGORIES`` entries, or if ``n_samples`` is outside
         ``[1, MAX_VOTE_SAMPLES]``.
     """
-    p = _answer_distribution(probs)
+    p = _check_answer_distribution(probs)
     n = int_in_range(n_samples, "n_samples", 1, MAX_VOTE_SAMPLES)
-    p_correct = float(p[0])
-    wrong = p[1:][p[1:] > 0]
+    return _majority_vote_accuracy(p, n)
+
+
+def _majority_vote_accuracy(probs: NDArray[np.float64], n_samples: int) -> float:
+    """Exact probability that the vote over ``n_samples`` answers returns answer 0."""
+    p_correct = float(probs[0])
+    wrong = probs[1:][probs[1:] > 0]
     if p_correct == 0.0:
         return 0.0
     if wrong.size == 0:
         return 1.0
+    moves = _wrong_answer_moves(wrong, n_samples)
+    ties = np.arange(wrong.size + 1)
+    accuracy = 0.0
+    for m in range(1, n_samples + 1):
+        # m of the samples give the correct answer ...
+        p_m = float(binom.pmf(m, n_samples, p_correct))
+        if p_m == 0.0:
+            continue
+        # ... the other n_samples - m go to wrong answers: p_ties[t] is the probability
+        # that t wrong answers also get exactly m votes and none gets more ...
+        p_ties = _tie_distribution(moves, n_samples - m, m)
+        # ... and the tie-break among the 1 + t top answers picks the correct one.
+        accuracy += p_m * float(np.sum(p_ties / (1.0 + ties)))
+    return float(min(max(accuracy, 0.0), 1.0))
+
+
+def _wrong_answer_moves(
+    wrong: NDArray[np.float64], n_samples: int
+) -> list[NDArray[np.float64]]:
+    """The chain of binomials that shares samples among wrong answers, as matrices."""
     # Conditional probability that a sample lands in wrong answer j given that it landed
     # in wrong answer j or a later one; the last one takes everything left.
     tail = np.cumsum(wrong[::-1])[::-1]
     cond = np.minimum(wrong / tail, 1.0)
     cond[-1] = 1.0
-    n_wrong = wrong.size
-    r = np.arange(n + 1)
+    r = np.arange(n_samples + 1)
     # moves[j][r_new, r_old] = P(wrong answer j takes x = r_old - r_new of the r_old samples
     # still unassigned) = P(Binomial(r_old, cond[j]) = x); zero when r_new > r_old.
     x = r[None, :] - r[:, None]
-    moves = [
+    return [
         np.where(x >= 0, binom.pmf(np.clip(x, 0, None), r[None, :], q), 0.0) for q in cond
     ]
-    accuracy = 0.0
-    for m in range(1, n + 1):
-        p_m = float(binom.pmf(m, n, p_correct))
-        if p_m == 0.0:
-            continue
-        left = n - m
-        # table[r, t]: probability that r samples are still unassigned and t wrong answers
-        # so far hold exactly m votes, with none above m.
-        table = np.zeros((left + 1, n_wrong + 1))
-        table[left, 0] = 1.0
-        x_m = x[: left + 1, : left + 1]
-        below = (x_m < m).astype(float)
-        exact = (x_m == m).astype(float)
-        for j in range(n_wrong):
-            w = moves[j][: left + 1, : left + 1]
-            new = (w * below) @ table
-            new[:, 1:] += (w * exact) @ table[:, :-1]
-            table = new
-        ties = np.arange(n_wrong + 1)
-        accuracy += p_m * float(np.sum(table[0] / (1.0 + ties)))
-    return float(min(max(accuracy, 0.0), 1.0))
+
+
+def _tie_distribution(
+    moves: list[NDArray[np.float64]], n_left: int, m: int
+) -> NDArray[np.float64]:
+    """P(t wrong answers get exactly m of ``n_left`` samples, none more), for each t."""
+    n_wrong = len(moves)
+    # table[r, t]: probability that r samples are still unassigned and t wrong answers
+    # so far hold exactly m votes, with none above m.
+    table = np.zeros((n_left + 1, n_wrong + 1))
+    table[n_left, 0] = 1.0
+    r = np.arange(n_left + 1)
+    taken = r[None, :] - r[:, None]
+    below = (taken < m).astype(float)
+    exact = (taken == m).astype(float)
+    for move in moves:
+        w = move[: n_left + 1, : n_left + 1]
+        new = (w * below) @ table
+        new[:, 1:] += (w * exact) @ table[:, :-1]
+        table = new
+    return table[0]
 
 
 def simulate_majority_vote(
@@ -251,7 +277,7 @@ def simulate_majority_vote(
     float
         The mean credit over the trials.
     """
-    p = _answer_distribution(probs)
+    p = _check_answer_distribution(probs)
     n = int_in_range(n_samples, "n_samples", 1, MAX_VOTE_SAMPLES)
     trials = int_in_range(trials, "trials", 1, 10**7)
     generator(rng)
@@ -415,13 +441,26 @@ def revision_accuracy(
     arr = real_array(n_attempts, "n_attempts")
     if np.any(arr != np.round(arr)) or np.any(arr < 1):
         raise ValueError(f"n_attempts must hold integers >= 1; got {n_attempts!r}")
-    p0 = float(probabilities(real_scalar(p_first, "p_first"), "p_first"))
-    a = float(probabilities(real_scalar(fix_rate, "fix_rate"), "fix_rate"))
-    b = float(probabilities(real_scalar(break_rate, "break_rate"), "break_rate"))
-    if a + b == 0.0:
-        return as_output(np.full(arr.shape, p0))
-    s = a / (a + b)
-    acc = s + (p0 - s) * (1.0 - a - b) ** (arr - 1.0)
+    p0 = _check_probability(p_first, "p_first")
+    a = _check_probability(fix_rate, "fix_rate")
+    b = _check_probability(break_rate, "break_rate")
+    return _revision_accuracy(arr, p0, a, b)
+
+
+def _check_probability(value: object, name: str) -> float:
+    """A real number in ``[0, 1]``, as a float."""
+    return float(probabilities(real_scalar(value, name), name))
+
+
+def _revision_accuracy(
+    n_attempts: NDArray[np.float64], p_first: float, fix_rate: float, break_rate: float
+) -> FloatOrArray:
+    """Accuracy of the last of ``n_attempts`` attempts of the two-state Markov chain."""
+    if fix_rate + break_rate == 0.0:
+        return as_output(np.full(n_attempts.shape, p_first))
+    # the fixed point s, approached geometrically at the rate 1 - fix_rate - break_rate
+    s = fix_rate / (fix_rate + break_rate)
+    acc = s + (p_first - s) * (1.0 - fix_rate - break_rate) ** (n_attempts - 1.0)
     return as_output(np.clip(acc, 0.0, 1.0))
 
 

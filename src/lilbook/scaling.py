@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import brentq, curve_fit, minimize
+from scipy.optimize import OptimizeResult, brentq, curve_fit, minimize
 from threadpoolctl import threadpool_limits
 
 from lilbook._checks import (
@@ -98,7 +98,7 @@ PF_DAY_FLOPS: float = 8.64e19
 # --------------------------------------------------------------------------------------
 
 
-def _runs(N: object, D: object, loss: object, min_runs: int) -> tuple[NDArray[np.float64], ...]:
+def _check_runs(N: object, D: object, loss: object, min_runs: int) -> tuple[NDArray[np.float64], ...]:
     """Check the three per-run arrays of a fit: 1-D, equal length, positive and finite."""
     n_arr = positive(N, "N")
     d_arr = positive(D, "D")
@@ -406,7 +406,7 @@ def chinchilla_objective(
     reduction : {"sum", "mean"}
     """
     _check_params(params, ChinchillaParams)
-    n_arr, d_arr, l_arr = _runs(N, D, loss, 1)
+    n_arr, d_arr, l_arr = _check_runs(N, D, loss, 1)
     delta = positive_scalar(delta, "delta")
     _check_reduction(reduction)
     theta = np.array([math.log(params.A), math.log(params.B), math.log(params.E), params.alpha, params.beta])
@@ -553,11 +553,19 @@ def fit_chinchilla_detailed(
         If no start ends at a valid law (all end points have a non-positive exponent or
         overflow).
     """
-    n_arr, d_arr, l_arr = _runs(N, D, loss, 5)
+    n_arr, d_arr, l_arr = _check_runs(N, D, loss, 5)
     delta = positive_scalar(delta, "delta")
     _check_reduction(reduction)
     grid = _check_grid(init_grid)
     polish = check_bool(polish, "polish")
+    options = _check_lbfgs_options(maxiter, gtol, ftol)
+    return _fit_chinchilla(
+        n_arr, d_arr, l_arr, delta=delta, reduction=reduction, grid=grid, options=options, polish=polish
+    )
+
+
+def _check_lbfgs_options(maxiter: object, gtol: object, ftol: object) -> dict[str, float | int]:
+    """The L-BFGS-B options that were given (None leaves SciPy's default)."""
     options: dict[str, float | int] = {}
     if maxiter is not None:
         options["maxiter"] = positive_int(maxiter, "maxiter")
@@ -565,50 +573,92 @@ def fit_chinchilla_detailed(
         options["gtol"] = positive_scalar(gtol, "gtol")
     if ftol is not None:
         options["ftol"] = positive_scalar(ftol, "ftol")
+    return options
 
-    log_n, log_d, log_l = np.log(n_arr), np.log(d_arr), np.log(l_arr)
-    scale = 1.0 if reduction == "sum" else 1.0 / n_arr.size
+
+def _fit_chinchilla(
+    N: NDArray[np.float64],
+    D: NDArray[np.float64],
+    loss: NDArray[np.float64],
+    *,
+    delta: float,
+    reduction: str,
+    grid: NDArray[np.float64],
+    options: dict[str, float | int],
+    polish: bool,
+) -> ChinchillaFit:
+    """Approach 3: minimise the Huber objective in log space from every start of ``grid``."""
+    log_n, log_d, log_l = np.log(N), np.log(D), np.log(loss)
+    scale = 1.0 if reduction == "sum" else 1.0 / N.size  # "mean" is the pitfall
+    # the objective is scale * sum_i Huber_delta(log L_hat(N_i, D_i) - log L_i)
     args = (log_n, log_d, log_l, delta, scale)
-
-    n_starts = grid.shape[0]
-    objectives = np.full(n_starts, np.nan)
-    thetas = np.full((n_starts, 5), np.nan)
-    success = np.zeros(n_starts, dtype=bool)
-    iterations = np.zeros(n_starts, dtype=int)
-    def lbfgs(x0: NDArray[np.float64], opts: dict[str, float | int]):
-        return minimize(_objective_and_grad, x0, args=args, jac=True, method="L-BFGS-B", options=opts)
-
     with _single_threaded_blas(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for i, x0 in enumerate(grid):
-            res = lbfgs(x0, options)
-            thetas[i] = res.x
-            success[i] = bool(res.success)
-            iterations[i] = int(res.nit)
-            if _valid_theta(res.x, float(res.fun)):
-                objectives[i] = float(res.fun)
-        if np.all(np.isnan(objectives)):
-            raise RuntimeError(
-                "no start of the Chinchilla fit ended at a valid law (alpha > 0, beta > 0, finite A, B, E); "
-                "try a different init_grid"
-            )
-        best = int(np.nanargmin(objectives))
-        theta, objective, converged = thetas[best].copy(), float(objectives[best]), bool(success[best])
-        if polish:
-            res = lbfgs(theta, STRICT_TOLERANCES)
-            if _valid_theta(res.x, float(res.fun)) and float(res.fun) <= objective:
-                theta, objective, converged = res.x.copy(), float(res.fun), bool(res.success)
-                iterations[best] += int(res.nit)
+        # L-BFGS (L-BFGS-B without bounds) with the analytic gradient, from every start
+        ends = [_lbfgs(start, args, options) for start in grid]
+        # keep the lowest end point that is a valid law (alpha, beta > 0, finite A, B, E)
+        objectives = np.array([_objective_if_valid(end) for end in ends])
+        best = _best_valid_start(objectives)
+        # optionally run the best one on to convergence with strict tolerances
+        polished = _polish(ends[best].x.copy(), float(objectives[best]), args) if polish else None
+    return _assemble_fit(ends, objectives, best, polished, reduction)
+
+
+def _lbfgs(
+    x0: NDArray[np.float64], args: tuple[object, ...], options: dict[str, float | int]
+) -> OptimizeResult:
+    """Unbounded L-BFGS-B on :func:`_objective_and_grad` from ``x0``."""
+    return minimize(_objective_and_grad, x0, args=args, jac=True, method="L-BFGS-B", options=options)
+
+
+def _objective_if_valid(end: OptimizeResult) -> float:
+    """The objective at an end point, or NaN if the point is not a valid law."""
+    return float(end.fun) if _valid_theta(end.x, float(end.fun)) else np.nan
+
+
+def _best_valid_start(objectives: NDArray[np.float64]) -> int:
+    """The start with the lowest objective (NaN marks an invalid end point)."""
+    if np.all(np.isnan(objectives)):
+        raise RuntimeError(
+            "no start of the Chinchilla fit ended at a valid law (alpha > 0, beta > 0, finite A, B, E); "
+            "try a different init_grid"
+        )
+    return int(np.nanargmin(objectives))
+
+
+def _polish(theta: NDArray[np.float64], objective: float, args: tuple[object, ...]) -> OptimizeResult | None:
+    """Restart from ``theta`` with :data:`STRICT_TOLERANCES`; the result if it is a valid law
+    no worse than ``objective``, else None."""
+    res = _lbfgs(theta, args, STRICT_TOLERANCES)
+    if _valid_theta(res.x, float(res.fun)) and float(res.fun) <= objective:
+        return res
+    return None
+
+
+def _assemble_fit(
+    ends: list[OptimizeResult],
+    objectives: NDArray[np.float64],
+    best: int,
+    polished: OptimizeResult | None,
+    reduction: str,
+) -> ChinchillaFit:
+    """The :class:`ChinchillaFit` of the multi-start runs ``ends`` and the optional polish."""
+    start = ends[best]
+    theta, objective, converged = start.x.copy(), float(objectives[best]), bool(start.success)
+    n_iterations = int(start.nit)
+    if polished is not None:
+        theta, objective, converged = polished.x.copy(), float(polished.fun), bool(polished.success)
+        n_iterations += int(polished.nit)
     return ChinchillaFit(
         params=_params_from_theta(theta),
         objective=objective,
         theta=theta,
-        n_starts=n_starts,
-        n_converged=int(success.sum()),
+        n_starts=len(ends),
+        n_converged=int(sum(bool(end.success) for end in ends)),
         start_objectives=objectives,
-        final_thetas=thetas,
+        final_thetas=np.array([end.x for end in ends], dtype=float),
         best_start=best,
         converged=converged,
-        n_iterations=int(iterations[best]),
+        n_iterations=n_iterations,
         reduction=reduction,
     )
 
@@ -678,7 +728,7 @@ def bootstrap_fit(
     ndarray of shape (n_boot, 5)
         One row per resample, columns ``(E, A, B, alpha, beta)``.
     """
-    n_arr, d_arr, l_arr = _runs(N, D, loss, 5)
+    n_arr, d_arr, l_arr = _check_runs(N, D, loss, 5)
     n_boot = positive_int(n_boot, "n_boot")
     if isinstance(seed, np.random.Generator):
         rng = seed
