@@ -650,3 +650,37 @@ def test_private_dawid_skene_matches_public():
     post_pub, conf_pub = ag.dawid_skene(labels, 2, max_iter=20)
     np.testing.assert_array_equal(post, post_pub)
     np.testing.assert_array_equal(conf, conf_pub)
+
+
+# ---------------------------------------------------------------------------------------------
+# vote_shares: the book's one majority vote
+
+
+def test_vote_shares_split_the_win_among_tied_answers():
+    shares = ag.vote_shares(np.array([[3, 1, 0], [2, 2, 1], [0, 0, 0], [0, 5, 5]]))
+    np.testing.assert_allclose(
+        shares, [[1, 0, 0], [0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3], [0, 0.5, 0.5]]
+    )
+
+
+def test_majority_vote_breaks_ties_uniformly_as_vote_shares_say():
+    labels = np.array([[0, 1, 2]] * 3000)  # every item a three-way tie
+    winners = ag.majority_vote(labels, 3, rng=np.random.default_rng(1))
+    freq = np.bincount(winners, minlength=3) / winners.size
+    np.testing.assert_allclose(freq, ag.vote_shares(np.array([[1, 1, 1]]))[0], atol=0.03)
+
+
+def test_self_consistency_scores_its_vote_with_the_same_rule():
+    from lilbook import sampling
+
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    expected = np.mean(ag.vote_shares(rng_a.multinomial(4, [0.4, 0.35, 0.25], size=500))[:, 0])
+    assert sampling.simulate_majority_vote([0.4, 0.35, 0.25], 4, 500, rng_b) == expected
+
+
+@pytest.mark.parametrize(
+    "bad", [np.array([1, 2]), np.array([[1.5, 2.0]]), np.array([[-1, 2]]), np.zeros((2, 0), int)]
+)
+def test_vote_shares_rejects_what_is_not_a_count_table(bad):
+    with pytest.raises(ValueError, match="counts must be a 2-d array of non-negative integers"):
+        ag.vote_shares(bad)

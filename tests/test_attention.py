@@ -702,3 +702,35 @@ def test_private_attention_cost_equals_public(kind, window, n_features):
     assert at._attention_cost(np.array(10.0), 16, kind, window, n_features) == at.attention_cost(
         10, 16, kind, window=window, n_features=n_features
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# attention_flops: the book's one count of attention FLOPs
+
+
+def _count_attention_flops(n_queries, n_keys, d):
+    """Count multiply-adds one by one: each score is a d-long dot product, each output element a
+    n_keys-long weighted sum over d-wide values; 2 FLOPs per multiply-add."""
+    scores = n_queries * n_keys * d
+    weighted_sum = n_queries * d * n_keys
+    return 2 * (scores + weighted_sum)
+
+
+@pytest.mark.parametrize(("n", "k", "d", "g"), [(1, 1, 1, 1), (7, 7, 3, 1), (5, 9, 4, 3)])
+def test_attention_flops_counts_multiply_adds(n, k, d, g):
+    assert at.attention_flops(n, d, n_groups=g, n_keys=k) == g * _count_attention_flops(n, k, d)
+
+
+def test_attention_cost_and_video_costs_use_the_one_count():
+    from lilbook import diffusion
+
+    assert diffusion.attention_flops is at.attention_flops
+    lengths = np.array([16, 64, 256])
+    np.testing.assert_array_equal(at.attention_cost(lengths, 8).flops, at.attention_flops(lengths, 8))
+    assert diffusion.full_attention_flops(2, 4, 4, 8) == at.attention_flops(2 * 16, 8)
+
+
+@pytest.mark.parametrize("bad", [0, 2.5, -1, np.inf])
+def test_attention_flops_rejects_token_counts_that_are_not_whole_numbers(bad):
+    with pytest.raises(ValueError, match="n_tokens must be whole numbers >= 1"):
+        at.attention_flops(bad, 4)

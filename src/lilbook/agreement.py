@@ -67,6 +67,7 @@ __all__ = [
     "leave_one_out_test_loss",
     "mace_confusion",
     "majority_vote",
+    "vote_shares",
     "noisy_cross_validation",
     "simulate_annotations",
     "simulate_crowd",
@@ -443,20 +444,44 @@ def simulate_annotations(
     return labels.astype(np.int64)
 
 
+def vote_shares(counts: ArrayLike) -> NDArray[np.float64]:
+    """Each answer's chance of winning a plurality vote when ties are broken uniformly at random.
+
+    The book's one majority vote: :func:`majority_vote` aggregates raters' labels with it, and
+    :func:`lilbook.sampling.simulate_majority_vote` scores self-consistency's vote over sampled
+    answers with it. ``counts[i, k]`` is how many votes answer ``k`` got on item ``i`` (non-negative
+    integers, shape ``(n_items, n_answers)``); row ``i`` of the result gives ``1/t`` to each of the
+    ``t`` answers tied at the top count and 0 to the others (an item with no votes ties all answers).
+    """
+    c = np.asarray(counts)
+    if c.ndim != 2 or c.shape[1] < 1 or c.dtype.kind not in "iu" or np.any(c < 0):
+        raise ValueError(
+            "counts must be a 2-d array of non-negative integers (items x answers); "
+            f"got dtype {c.dtype}, shape {c.shape}"
+        )
+    return _vote_shares(c)
+
+
+def _vote_shares(counts: NDArray[np.int64]) -> NDArray[np.float64]:
+    at_top = counts == counts.max(axis=1, keepdims=True)
+    return at_top / at_top.sum(axis=1, keepdims=True)
+
+
 def majority_vote(
     labels: ArrayLike, n_classes: int, rng: np.random.Generator | None = None
 ) -> NDArray[np.int64]:
     """The most frequent label of each item (``-1`` for items nobody labelled).
 
     Ties go to the smallest label, or to a uniformly random one of the tied labels when a
-    ``rng`` is given.
+    ``rng`` is given (see :func:`vote_shares`).
     """
-    counts = counts_from_labels(labels, n_classes).astype(float)
-    if rng is not None:
-        counts = counts + 0.5 * generator(rng).random(
-            counts.shape
-        )  # < 1: breaks ties only
-    winner = np.argmax(counts, axis=1)
+    counts = counts_from_labels(labels, n_classes)
+    shares = _vote_shares(counts)
+    if rng is None:
+        winner = np.argmax(shares, axis=1)
+    else:  # a uniform draw per answer; the largest among the tied answers wins
+        u = generator(rng).random(counts.shape)
+        winner = np.argmax(np.where(shares > 0, 1.0 + u, 0.0), axis=1)
     winner[counts.sum(axis=1) == 0] = MISSING
     return winner.astype(np.int64)
 

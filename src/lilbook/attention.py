@@ -24,7 +24,9 @@ from numpy.typing import NDArray
 from scipy.special import expit
 
 from lilbook._checks import (
+    as_output,
     check_bool,
+    describe,
     finite_array,
     generator,
     int_in_range,
@@ -41,6 +43,7 @@ __all__ = [
     "alibi_bias",
     "alibi_slopes",
     "attention_cost",
+    "attention_flops",
     "attention_flops_fraction",
     "bigbird_mask",
     "causal_mask",
@@ -644,6 +647,31 @@ class AttentionCost:
     memory: float
 
 
+def attention_flops(
+    n_tokens: object, d_model: int, n_groups: object = 1, n_keys: object | None = None
+) -> FloatOrArray:
+    """FLOPs of the attention core (scores ``Q K^T`` and the weighted sum ``A V``).
+
+    The book's one count of attention FLOPs: :func:`attention_cost` (one head over a sequence)
+    and the space-time attention costs of :mod:`lilbook.diffusion` are built on it.
+
+    ``n_groups`` independent attentions, each with ``n_tokens`` queries attending to ``n_keys``
+    keys (default: the same ``n_tokens``, i.e. self-attention), width ``d_model``:
+    ``n_groups * 4 * n_tokens * n_keys * d_model`` (a multiply-add counts as two FLOPs; the
+    softmax and the Q/K/V/output projections, which cost the same for every way of grouping the
+    tokens, are left out).
+    """
+    n = real_array(n_tokens, "n_tokens")
+    g = real_array(n_groups, "n_groups")
+    k = n if n_keys is None else real_array(n_keys, "n_keys")
+    for name, arr in (("n_tokens", n), ("n_groups", g), ("n_keys", k)):
+        bad = ~np.isfinite(arr) | (arr < 1) | (arr != np.round(arr))
+        if np.any(bad):
+            raise ValueError(f"{name} must be whole numbers >= 1; {describe(arr, bad)}")
+    d = positive_int(d_model, "d_model")
+    return as_output(g * 4.0 * n * k * d)
+
+
 def attention_cost(
     seq_len: object, d_head: int, kind: str = "full", window: int | None = None, n_features: int | None = None
 ) -> AttentionCost:
@@ -679,11 +707,11 @@ def _attention_cost(
 ) -> AttentionCost:
     """FLOPs and memory of one head over L tokens (an array of integers) of width d, for a checked kind."""
     if kind == "full":
-        flops, mem = 4 * L**2 * d, L**2
+        flops, mem = attention_flops(L, d), L**2  # 4 L² d: Q Kᵀ and A V, 2 FLOPs a multiply-add
     elif kind in ("local", "strided"):
         w = window
         keys = np.minimum(w, L) if kind == "local" else np.minimum(w + np.ceil(L / w), L)
-        flops, mem = 4 * L * keys * d, L * keys
+        flops, mem = attention_flops(L, d, n_keys=keys), L * keys
     else:  # "linear": m features per token and an m x d summary
         m = n_features
         flops, mem = 4 * L * m * d + 4 * L * m, L * m + m * d

@@ -47,6 +47,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
+from lilbook.attention import attention_flops  # the book's one count of attention FLOPs
 
 __all__ = [
     "PREDICTION_TARGETS",
@@ -484,28 +485,6 @@ def toy_video_dataset(
 # ------------------------------------------------------------------------------------
 # The cost of attention over space-time tokens
 # ------------------------------------------------------------------------------------
-
-
-def attention_flops(
-    n_tokens: object, d_model: int, n_groups: object = 1, n_keys: object | None = None
-) -> FloatOrArray:
-    """FLOPs of the attention core (scores ``Q K^T`` and the weighted sum ``A V``).
-
-    ``n_groups`` independent attentions, each with ``n_tokens`` queries attending to ``n_keys``
-    keys (default: the same ``n_tokens``, i.e. self-attention), width ``d_model``:
-    ``n_groups * 4 * n_tokens * n_keys * d_model`` (a multiply-add counts as two FLOPs; the
-    softmax and the Q/K/V/output projections, which cost the same for every way of grouping the
-    tokens, are left out).
-    """
-    n = real_array(n_tokens, "n_tokens")
-    g = real_array(n_groups, "n_groups")
-    k = n if n_keys is None else real_array(n_keys, "n_keys")
-    for name, arr in (("n_tokens", n), ("n_groups", g), ("n_keys", k)):
-        bad = ~np.isfinite(arr) | (arr < 1) | (arr != np.round(arr))
-        if np.any(bad):
-            raise ValueError(f"{name} must be whole numbers >= 1; {describe(arr, bad)}")
-    d = positive_int(d_model, "d_model")
-    return as_output(g * 4.0 * n * k * d)
 
 
 def _grid(frames: object, height: object, width: object, patch: int) -> tuple[NDArray, NDArray]:

@@ -44,6 +44,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
+from lilbook.agreement import vote_shares  # the book's one majority vote
 
 __all__ = [
     "MAX_BEST_OF_N",
@@ -282,9 +283,7 @@ def simulate_majority_vote(
     trials = int_in_range(trials, "trials", 1, 10**7)
     generator(rng)
     counts = rng.multinomial(n, p, size=trials)
-    top = counts.max(axis=1)
-    at_top = counts == top[:, None]
-    return float(np.mean(at_top[:, 0] / at_top.sum(axis=1)))
+    return float(np.mean(vote_shares(counts)[:, 0]))  # answer 0 is the correct one
 
 
 # ------------------------------------------------------------------------------------
