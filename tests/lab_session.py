@@ -26,6 +26,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "lilbook-lab-test"
 AUTOSAVE_SECONDS = 2
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on screen
 # the user settings a reader would get from scripts/lab, plus a short autosave for the test
 SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {
@@ -152,14 +153,14 @@ def run_all(page, base_url: str, slug: str, timeout_s: float = 240) -> LabRun:
     # open the folder first and the file from the file browser, as a reader does: a file named in
     # the URL is opened before every extension has registered its viewer, so jupytext's
     # "open Markdown as a notebook" default would not apply yet
-    page.goto(f"{base_url}/lab/tree/notebooks?token={TOKEN}")
+    page.goto(f"{base_url}/lab/tree/notebooks?token={TOKEN}&reset")  # reset: no restored tabs
     item = page.locator(".jp-DirListing-item", has_text=f"{slug}.md").first
     item.wait_for(timeout=90_000)
     # right-click, Open With, Notebook: jupytext's notebook view of the .md file
     item.click(button="right")
     page.locator(".lm-Menu-itemLabel", has_text="Open With").first.hover()
     page.locator(".lm-Menu-item:visible", has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Notebook$"))).first.click()
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell", timeout=90_000)
     # JupyterLab may ask which kernel to start, with the chapter's own kernel preselected
     try:
         page.locator(".jp-Dialog .jp-mod-accept", has_text="Select").click(timeout=5_000)
@@ -167,7 +168,7 @@ def run_all(page, base_url: str, slug: str, timeout_s: float = 240) -> LabRun:
         pass
     # the kernel has started when the toolbar's kernel name shows and the status is idle
     page.wait_for_function(
-        """() => { const s = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
+        """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
                    return s && s.getAttribute('data-status') === 'idle'; }""",
         timeout=90_000,
     )
@@ -186,7 +187,7 @@ def run_all(page, base_url: str, slug: str, timeout_s: float = 240) -> LabRun:
             raise TimeoutError(f"Run All did not finish in {timeout_s} s: {state and {k: state[k] for k in ('code', 'executed', 'running')}}")
         time.sleep(0.25)
     page.wait_for_function(
-        """() => { const s = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
+        """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
                    return s && s.getAttribute('data-status') === 'idle'; }""",
         timeout=60_000,
     )
