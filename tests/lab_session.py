@@ -122,6 +122,14 @@ class LabRun:
     requests_elsewhere: list[str] = field(default_factory=list)
 
 
+KERNEL_IDLE = """() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  if (!panel || document.querySelector('.jp-Dialog')) return false;
+  const s = panel.querySelector('.jp-Notebook-ExecutionIndicator');
+  const name = panel.querySelector('.jp-KernelName, .jp-Toolbar-kernelName');
+  return !!s && s.getAttribute('data-status') === 'idle' && !!name && /Python/.test(name.textContent);
+}"""
+
 NOTEBOOK_STATE = """() => {
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   if (!nb) return null;
@@ -150,9 +158,7 @@ def run_all(page, base_url: str, slug: str, timeout_s: float = 240) -> LabRun:
         else result.requests_elsewhere.append(r.url),
     )
     start = time.monotonic()
-    # open the folder first and the file from the file browser, as a reader does: a file named in
-    # the URL is opened before every extension has registered its viewer, so jupytext's
-    # "open Markdown as a notebook" default would not apply yet
+    # open the chapter from the file browser with Open With -> Notebook, as the README says
     page.goto(f"{base_url}/lab/tree/notebooks?token={TOKEN}&reset")  # reset: no restored tabs
     item = page.locator(".jp-DirListing-item", has_text=f"{slug}.md").first
     item.wait_for(timeout=90_000)
@@ -161,17 +167,18 @@ def run_all(page, base_url: str, slug: str, timeout_s: float = 240) -> LabRun:
     page.locator(".lm-Menu-itemLabel", has_text="Open With").first.hover()
     page.locator(".lm-Menu-item:visible", has=page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Notebook$"))).first.click()
     page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell", timeout=90_000)
-    # JupyterLab may ask which kernel to start, with the chapter's own kernel preselected
-    try:
-        page.locator(".jp-Dialog .jp-mod-accept", has_text="Select").click(timeout=5_000)
-    except PlaywrightTimeout:
-        pass
-    # the kernel has started when the toolbar's kernel name shows and the status is idle
-    page.wait_for_function(
-        """() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
-                   return s && s.getAttribute('data-status') === 'idle'; }""",
-        timeout=90_000,
-    )
+    # JupyterLab may ask which kernel to start, with the chapter's own kernel preselected: accept
+    # it whenever it shows, until the kernel reports idle
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        dialog = page.locator(".jp-Dialog .jp-mod-accept", has_text="Select")
+        if dialog.count():
+            dialog.first.click()
+        if page.evaluate(KERNEL_IDLE):
+            break
+        time.sleep(0.3)
+    else:
+        raise TimeoutError("the chapter's kernel did not start within 120 s")
     result.open_seconds = time.monotonic() - start
     result.dirty_after_open = page.locator(".lm-TabBar-tab.jp-mod-dirty").count() > 0
 

@@ -32,6 +32,15 @@ def _chapters(srcdir: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _glossary_terms(srcdir: Path) -> dict[str, str]:
+    """lower-case term -> the term as the glossary spells it."""
+    text = (srcdir / "glossary.md").read_text(encoding="utf-8")
+    body = text[text.index("```{glossary}"):]
+    terms = [ln.strip() for ln in body.splitlines()[1:]
+             if ln.strip() and not ln.startswith((" ", ":", "`"))]
+    return {t.lower(): t for t in terms}
+
+
 SHORT = {
     "scaling-laws": "Scaling laws", "transformer-family": "Transformer family",
     "inference-optimization": "Inference opt.", "why-we-think": "Why we think",
@@ -54,6 +63,9 @@ class ChapterMap(SphinxDirective):
         chapters = _chapters(srcdir)
         for slug in chapters:
             self.env.note_dependency(str((srcdir / "notebooks" / f"{slug}.md").resolve()))
+        self.env.note_dependency(str((srcdir / "glossary.md").resolve()))
+        for code in (bookmap.__file__, __file__):  # the map's own code: a change redraws it
+            self.env.note_dependency(str(Path(code).resolve()))
         scans = {slug: bookmap.scan_chapter(text) for slug, (_, text) in chapters.items()}
         conns = bookmap.connections(scans)
         n_pairs = len(conns)
@@ -88,9 +100,10 @@ class ChapterMap(SphinxDirective):
             "| term | used in |",
             "|---|---|",
         ]
+        canonical = _glossary_terms(srcdir)
         for term, users in bookmap.most_shared(scans, "terms", top=20):
             where = ", ".join(f"{{doc}}`{SHORT.get(u, u)} <notebooks/{u}>`" for u in users)
-            lines.append(f"| {{term}}`{term}` | {where} |")
+            lines.append(f"| {{term}}`{canonical.get(term, term)}` | {where} |")
         lines += ["", "## The papers most chapters cite", "", "| paper | cited in |", "|---|---|"]
         for key, users in bookmap.most_shared(scans, "cites", top=15):
             where = ", ".join(f"{{doc}}`{SHORT.get(u, u)} <notebooks/{u}>`" for u in users)

@@ -127,9 +127,10 @@ def draw_map(conns: Mapping[tuple[str, str], Connection], names: Mapping[str, st
                 alpha=0.35 + 0.5 * conn.strength / widest, zorder=1)
     for s, (x, y) in pos.items():
         ax.scatter([x], [y], s=120, color="tab:orange", zorder=2)
-        ax.annotate(names[s], (x, y), xytext=(1.12 * x, 1.12 * y), ha="center", va="center",
-                    fontsize=9, zorder=3)
-    ax.set_xlim(-1.45, 1.45)
+        ha = "left" if x > 0.2 else "right" if x < -0.2 else "center"
+        ax.annotate(names[s], (x, y), xytext=(1.1 * x, 1.1 * y + (0.06 if abs(x) <= 0.2 else 0)),
+                    ha=ha, va="center", fontsize=9, zorder=3)
+    ax.set_xlim(-1.75, 1.75)
     ax.set_ylim(-1.3, 1.3)
     ax.set_aspect("equal")
     ax.axis("off")
