@@ -76,9 +76,8 @@ def test_an_explorer_recomputes_when_its_control_changes(session):
 
 def test_opening_and_running_changes_nothing_on_disk(session):
     # JupyterLab sometimes marks the tab as modified once the kernel has started (we think because
-    # it records the
-    # kernel's language_info in the metadata, which jupytext leaves out of the .md; not verified), so
-    # what is checked is the file itself, after Run All, a widget change and several autosaves
+    # it records the kernel's language_info, which jupytext leaves out of the .md; not verified),
+    # so what is checked is the file itself, after Run All, a widget change and several autosaves
     _, _, unchanged = session
     assert unchanged, "Run All and autosave rewrote the chapter's .md"
 
