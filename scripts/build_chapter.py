@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/build_chapter.py <slug> [--bib extra.bib] [--out DIR]
 
-The throw-away book holds the chapter itself, a one-line stand-in for every other chapter (its
-``(slug)=`` label and a title, so links between chapters resolve) and the bibliography page. It
+The throw-away book holds the chapter itself, a stand-in for every other chapter (its labels,
+so links between chapters and to their sections resolve), the glossary, the map and the
+bibliography page. It
 uses the book's configuration and ``references.bib`` plus any ``--bib`` files, builds with
 warnings as errors into DIR (default: /tmp/lilbook-chapter-<slug>), prints every warning and the
 chapter's execution time, and exits non-zero when the build is not clean. The full book and its
@@ -67,12 +68,19 @@ def main() -> int:
     (book / "notebooks" / chapter.name).symlink_to(chapter)
     for slug, title in SLUGS.items():
         if slug != args.slug:
-            stub = f"({slug})=\n# {title}\n\nStand-in for the chapter `{slug}`.\n"
+            # the stand-in keeps the real chapter's section labels, so section links resolve
+            real = (ROOT / "notebooks" / f"{slug}.md").read_text(encoding="utf-8")
+            labels = [lab for lab in re.findall(r"^\(([\w-]+)\)=$", real, flags=re.M) if lab != slug]
+            sections = "".join(f"\n({lab})=\n## {lab}\n\nStand-in section.\n" for lab in labels)
+            stub = f"({slug})=\n# {title}\n\nStand-in for the chapter `{slug}`.\n{sections}"
             (book / "notebooks" / f"{slug}.md").write_text(stub, encoding="utf-8")
+    for name in ("glossary.md", "map.md"):
+        (book / name).symlink_to(ROOT / "book" / name)
     toc = {
         "format": "jb-book",
         "root": "intro",
-        "chapters": [{"file": f"notebooks/{s}"} for s in SLUGS] + [{"file": "bibliography"}],
+        "chapters": [{"file": f"notebooks/{s}"} for s in SLUGS]
+        + [{"file": "glossary"}, {"file": "map"}, {"file": "bibliography"}],
     }
     (book / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
 
