@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,13 +39,22 @@ def jupyter_book() -> str:
     return str(exe) if exe.exists() else "jupyter-book"
 
 
-def copy_repo(source: Path, dest: Path) -> None:
-    """Copy the files git knows about or would add (not ignored ones), keeping symlinks as links."""
-    listed = subprocess.run(
+def copy_repo(source: Path, dest: Path, rev: str | None = None) -> None:
+    """Copy the files git knows about or would add (not ignored ones), keeping symlinks as links;
+    with ``rev``, the files of that commit instead of the work tree."""
+    if rev is not None:
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", rev], cwd=source, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        listed = []
+    else:
+        listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=source, capture_output=True, check=True,
     ).stdout.decode().split("\0")
     for name in filter(None, listed):
+        if name == "node_modules":  # a symlink to a shared install (linked below)
+            continue
         src, dst = source / name, dest / name
         if not src.exists() and not src.is_symlink():
             continue  # deleted in the work tree
@@ -74,9 +84,12 @@ def execution_seconds(copy: Path) -> dict[str, float]:
     return {Path(r.uri).stem: r.data.get("execution_seconds") or 0.0 for r in cache.list_cache_records()}
 
 
+EXECUTED = re.compile(r"([\w-]+)\.md: Executing notebook|parallel_execute: executed \S*?([\w-]+) in ")
+
+
 def executed_pages(log: str) -> list[str]:
-    return sorted({line.split(".md:")[0].rsplit("/", 1)[-1] for line in log.splitlines()
-                   if ".md: Executing notebook" in line or "parallel_execute: executed" in line})
+    """Pages executed by a build, by myst-nb itself or by book/_ext/parallel_execute.py."""
+    return sorted({m.group(1) or m.group(2) for m in EXECUTED.finditer(log)})
 
 
 def edit_first_code_cell(path: Path) -> str:
@@ -97,15 +110,17 @@ def edit_first_code_cell(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=ROOT, help="repository to copy (default: this one)")
+    parser.add_argument("--rev", help="copy this commit (git archive) instead of the work tree")
     parser.add_argument("--chapter", default="hallucination", help="chapter to edit (default hallucination)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="lilbook-bench-"))
     copy = tmp / "repo"
-    copy_repo(args.source.resolve(), copy)
+    copy_repo(args.source.resolve(), copy, args.rev)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(copy / "src"), os.environ.get("PYTHONPATH")]))}
-    print(f"copy of {args.source.resolve()} in {copy}; cpus {os.cpu_count()}")
+    print(f"copy of {args.source.resolve()}{' at ' + args.rev if args.rev else ''} in {copy}; "
+          f"cpus {os.cpu_count()}")
     try:
         cold, _ = timed_build(copy, ["-W", "-n", "--keep-going", "--all"], env)
         times = execution_seconds(copy)
