@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     copy_repo(args.source.resolve(), copy, args.rev)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(copy / "src"), os.environ.get("PYTHONPATH")]))}
     print(f"copy of {args.source.resolve()}{' at ' + args.rev if args.rev else ''} in {copy}; "
-          f"cpus {os.cpu_count()}")
+          f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (other work slows every figure)")
     try:
         cold, _ = timed_build(copy, ["-W", "-n", "--keep-going", "--all"], env)
         times = execution_seconds(copy)
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"overhead {edited - own:.1f} s (target <= 5 s); executed {executed_pages(proc.stdout)}")
         finally:
             chapter.write_text(original, encoding="utf-8")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if args.keep:
             print(f"kept {copy}")

@@ -59,9 +59,13 @@ def fingerprint(domain) -> str:
     env = domain.env
     settings = sorted((item.name, repr(item.value)) for item in env.config if item.name.startswith("bibtex_"))
     bibfiles = {str(path): info.mtime for path, info in domain.bibdata.bibfiles.items()}
+    # Re-reading a page moves its bibliographies and citation references to the end of the domain's
+    # containers. bibtex uses the references per document, in document order (a stable sort by
+    # document), so that order is all the fingerprint keeps; the bibliographies are taken in the order
+    # of a full read (by document), which a cold build uses.
     payload = (
-        domain.bibliographies,
-        domain.citation_refs,
+        sorted(domain.bibliographies.items()),
+        sorted(domain.citation_refs, key=lambda ref: ref.docname),
         list(get_docnames(env)),
         bibfiles,
         domain.bibdata.encoding,
