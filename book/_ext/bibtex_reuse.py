@@ -1,0 +1,105 @@
+"""Do not re-format the whole bibliography when no citation, bibliography or bib file changed.
+
+sphinxcontrib-bibtex formats every entry of every ``{bibliography}`` directive with pybtex at each
+build's ``env-updated`` event, even when no page was re-read: with one full bibliography and a filtered
+one per chapter that is some 650 entries, formatted twice (once more for the tooltips), and it was
+most of the time a no-op build took. The result (the domain's ``citations``) is stored in the pickled
+environment anyway; this extension fingerprints everything ``BibtexDomain.env_updated`` reads (the
+bibliography directives, the citation references, the documents' order, the bib files and their
+modification times, the ``bibtex_*`` settings and the package versions) and skips the formatting when
+the fingerprint equals the one of the run that produced the stored citations. Any change, and any run
+whose formatting logged a warning, computes everything again exactly as before.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from importlib.metadata import version
+from pathlib import PurePath
+
+from docutils import nodes
+
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+STAMP = "bibtex_reuse_fingerprint"
+
+
+def canonical(obj):
+    """A value built from str, numbers and tuples only, equal for equal inputs whichever process made them.
+
+    (Pickle bytes are not enough: they depend on which equal strings are the same object, which
+    differs between a freshly read environment and an unpickled one.)
+    """
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, nodes.Node):
+        return ("node", obj.pformat())
+    if isinstance(obj, ast.AST):
+        return ("ast", ast.dump(obj))
+    if isinstance(obj, PurePath):
+        return ("path", str(obj))
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return (type(obj).__name__, tuple(canonical(getattr(obj, f)) for f in obj._fields))
+    if isinstance(obj, dict):
+        return ("dict", tuple((canonical(k), canonical(v)) for k, v in obj.items()))
+    if isinstance(obj, (list, tuple)):
+        return ("seq", tuple(canonical(item) for item in obj))
+    if isinstance(obj, (set, frozenset)):
+        return ("set", tuple(sorted(repr(canonical(item)) for item in obj)))
+    raise TypeError(f"bibtex_reuse cannot fingerprint a {type(obj).__name__}")
+
+
+def fingerprint(domain) -> str:
+    from sphinxcontrib.bibtex.domain import get_docnames
+
+    env = domain.env
+    settings = sorted((item.name, repr(item.value)) for item in env.config if item.name.startswith("bibtex_"))
+    bibfiles = {str(path): info.mtime for path, info in domain.bibdata.bibfiles.items()}
+    # Re-reading a page moves its bibliographies and citation references to the end of the domain's
+    # containers. bibtex uses the references per document, in document order (a stable sort by
+    # document), so that order is all the fingerprint keeps; the bibliographies are taken in the order
+    # of a full read (by document), which a cold build uses.
+    payload = (
+        sorted(domain.bibliographies.items()),
+        sorted(domain.citation_refs, key=lambda ref: ref.docname),
+        list(get_docnames(env)),
+        bibfiles,
+        domain.bibdata.encoding,
+        settings,
+        version("sphinxcontrib-bibtex"),
+        version("pybtex"),
+    )
+    return hashlib.sha256(repr(canonical(payload)).encode()).hexdigest()
+
+
+def setup(app: Sphinx) -> dict:
+    app.setup_extension("sphinxcontrib.bibtex")
+    from sphinxcontrib.bibtex.domain import BibtexDomain
+
+    original = BibtexDomain.env_updated
+    if getattr(original, "bibtex_reuse", False):  # already wrapped (a second Sphinx app)
+        return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+
+    def env_updated(self):
+        try:
+            key = fingerprint(self)
+        except Exception as exc:  # an unexpected type: never guess, format as usual
+            logger.info(f"bibtex_reuse: no fingerprint ({exc!r}), formatting every entry")
+            return original(self)
+        if key == self.data.get(STAMP) and self.citations:
+            logger.info("bibtex_reuse: citations and bibliographies unchanged, formatted entries reused")
+            return []
+        app_ = self.env.app
+        warnings_before = app_._warncount
+        result = original(self)
+        # a run that warned must warn again next time, so it leaves no fingerprint to match
+        self.data[STAMP] = key if app_._warncount == warnings_before else None
+        return result
+
+    env_updated.bibtex_reuse = True
+    BibtexDomain.env_updated = env_updated
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
