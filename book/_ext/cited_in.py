@@ -37,6 +37,8 @@ def _section_of(node: nodes.Node) -> nodes.section | None:
 
 def record_citations(app, doctree: nodes.document) -> None:
     env = app.env
+    if not env.docname.startswith("notebooks/"):
+        return  # "cited in" lists chapters; pages about the book (the map) cite papers only to list them
     records = []
     for ref in doctree.findall(pending_xref):
         if ref.get("refdomain") != "cite":
