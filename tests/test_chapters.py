@@ -141,6 +141,12 @@ def test_plumbing_is_out_of_sight(chapter):
             raise AssertionError(f"a show_source cell is tagged remove-input: {src[:80]!r}")
 
 
+def test_no_empty_code_cells(chapter):
+    """JupyterLab never runs an empty cell, so Run All would leave it without a number."""
+    path, nb, text = chapter
+    assert all(c.source.strip() for c in nb.cells if c.cell_type == "code")
+
+
 def test_kernelspec_matches_the_kernel(chapter):
     """JupyterLab's kernel calls itself "Python 3 (ipykernel)"; the same name in the header keeps
     a chapter that was only opened from being marked as modified (and rewritten by autosave)."""
