@@ -229,4 +229,6 @@ def test_intro_shows_each_chapters_run_time_from_this_build(soup_of):
         shown[chapter] = row.select("td")[-1].get_text(strip=True)
     assert set(shown) == set(chapter_files())
     for chapter, text in shown.items():
-        assert text == f"{status[chapter]:.0f} s", (chapter, text, status[chapter])
+        # the status page rounds to 0.1 s, the intro to whole seconds from the unrounded value
+        assert text.endswith(" s") and abs(float(text[:-2]) - status[chapter]) <= 0.55, (
+            chapter, text, status[chapter])

@@ -195,7 +195,16 @@ def execute_stale(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> No
     )
 
 
+# One kernel per core, so each kernel gets one BLAS/OpenMP thread: several multi-threaded kernels on
+# two cores spin against each other (one CI run saw scaling-laws take 159 s instead of ~35 s). Set
+# for the whole build, so kernels that myst-nb starts itself run the same way (the computed numbers
+# were checked to be the same with one thread as with the default, timing figures aside).
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def setup(app: Sphinx) -> dict:
+    for name, value in SINGLE_THREADED.items():
+        os.environ.setdefault(name, value)
     app.add_config_value("parallel_execute_workers", 0, "", [int])
     # after fresh_outputs (env-get-outdated) has dropped stale entries; before myst-nb reads the pages
     app.connect("env-before-read-docs", execute_stale)
