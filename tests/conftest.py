@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,21 @@ def built_html(strict_build) -> Path:
 def worker_id(request) -> str:
     """xdist's worker id, or "master" when tests run in one process."""
     return os.environ.get("PYTEST_XDIST_WORKER", "master")
+
+
+def tiny_book(tmp_path: Path, pages: dict[str, str]) -> Path:
+    """A small book with this book's configuration, extensions and bibliography, an intro and
+    the given pages (name -> full source), for tests that need a build of their own."""
+    book = tmp_path / "book"
+    book.mkdir()
+    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    shutil.copytree(BOOK / "_ext", book / "_ext")
+    shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")
+    for shared in ("node_modules", "src"):
+        os.symlink(ROOT / shared, tmp_path / shared)
+    toc = "".join(f"- file: {name}\n" for name in pages)
+    (book / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n{toc}")
+    (book / "intro.md").write_text("# Intro\n")
+    for name, text in pages.items():
+        (book / f"{name}.md").write_text(text)
+    return book

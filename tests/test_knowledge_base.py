@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import re
 from itertools import combinations
-from pathlib import Path
 
 import pytest
 

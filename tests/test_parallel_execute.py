@@ -5,15 +5,13 @@ Tiny books are built with the project's own _config.yml and extensions (as in te
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 from jupyter_cache import get_cache
 
-from tests.conftest import BOOK, NOTEBOOK_HEADER, ROOT, jupyter_book
+from tests.conftest import NOTEBOOK_HEADER, jupyter_book, tiny_book
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -25,19 +23,7 @@ SLEEPER = (
 
 
 def make_book(tmp_path: Path, pages: dict[str, str]) -> Path:
-    book = tmp_path / "book"
-    book.mkdir()
-    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
-    shutil.copytree(BOOK / "_ext", book / "_ext")
-    shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")
-    for shared in ("node_modules", "src"):
-        os.symlink(ROOT / shared, tmp_path / shared)
-    toc = "".join(f"- file: {name}\n" for name in pages)
-    (book / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n{toc}")
-    (book / "intro.md").write_text("# Intro\n")
-    for name, body in pages.items():
-        (book / f"{name}.md").write_text(NOTEBOOK_HEADER + f"# {name}\n\n" + body)
-    return book
+    return tiny_book(tmp_path, {n: NOTEBOOK_HEADER + f"# {n}\n\n" + body for n, body in pages.items()})
 
 
 def build(book: Path, *extra: str) -> tuple[int, str]:

@@ -7,14 +7,12 @@ cross-references, raises-exception) against a quiet regression.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from tests.conftest import BOOK, NOTEBOOK_HEADER, ROOT, jupyter_book
+from tests.conftest import NOTEBOOK_HEADER, jupyter_book, tiny_book
 
 HEADER = NOTEBOOK_HEADER + "# Page\n\n"
 
@@ -36,16 +34,7 @@ CONTROL = (
 
 
 def build_tiny_book(tmp_path, body: str) -> subprocess.CompletedProcess:
-    book = tmp_path / "book"
-    book.mkdir()
-    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
-    shutil.copytree(BOOK / "_ext", book / "_ext")
-    shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")
-    for shared in ("node_modules", "src"):
-        os.symlink(ROOT / shared, tmp_path / shared)
-    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: page\n")
-    (book / "intro.md").write_text("# Intro\n")
-    (book / "page.md").write_text(HEADER + body + "\n## References\n\n```{bibliography}\n```\n")
+    book = tiny_book(tmp_path, {"page": HEADER + body + "\n## References\n\n```{bibliography}\n```\n"})
     return subprocess.run(
         [jupyter_book(), "build", "-W", "-n", "--keep-going", "--all", str(book)],
         capture_output=True, text=True, timeout=600,

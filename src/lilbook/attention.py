@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from scipy.special import expit
 
 from lilbook._checks import (
+    FloatOrArray,
     as_output,
     check_bool,
     describe,
