@@ -69,6 +69,21 @@ def test_fingerprint_changes_only_with_the_modules_used(toy_package):
     assert index.fingerprint({"toy.other"}) == before_other
 
 
+def test_imports_scanned_before_are_reused_only_while_the_file_is_unchanged(toy_package):
+    first = fresh_outputs.PackageIndex("toy", toy_package)
+    values = str(toy_package / "values.py")
+    assert first.scanned[values]["imports"] == ["toy.helpers"]
+    # a remembered scan is trusted while the file's bytes are the same ...
+    known = {**first.scanned, values: {**first.scanned[values], "imports": ["toy.other"]}}
+    reused = fresh_outputs.PackageIndex("toy", toy_package, known)
+    assert reused.deps["toy.values"] == {"toy.other"}
+    # ... and ignored once they change
+    (toy_package / "values.py").write_text("from .helpers import base\n\nX = base()\n")
+    rescanned = fresh_outputs.PackageIndex("toy", toy_package, known)
+    assert rescanned.deps["toy.values"] == {"toy.helpers"}
+    assert rescanned.scanned[values]["sha"] != first.scanned[values]["sha"]
+
+
 def test_missing_package_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fresh_outputs.PackageIndex("toy", tmp_path / "nowhere")

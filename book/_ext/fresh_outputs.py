@@ -29,12 +29,16 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 STAMP_NAME = "fresh-outputs-fingerprints.json"
+IMPORTS_NAME = "fresh-outputs-imports.json"  # each module file's sha256 and package imports
 
 
 class PackageIndex:
     """The modules of one source package and the package-internal imports of each."""
 
-    def __init__(self, name: str, root: Path):
+    def __init__(self, name: str, root: Path, known: dict[str, dict] | None = None):
+        """``known`` maps a module file's path to ``{"sha": ..., "imports": [...]}`` from an earlier
+        build: a file whose bytes still have that sha256 is not parsed again (parsing every module
+        was the largest cost of this extension in a build with nothing to do)."""
         if not root.is_dir():
             raise FileNotFoundError(f"fresh_outputs: package directory {root} does not exist")
         self.name, self.root = name, root
@@ -44,7 +48,18 @@ class PackageIndex:
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             self.files[".".join((name, *parts))] = path
-        self.deps = {module: self._imports_of(module, path) for module, path in self.files.items()}
+        known = known or {}
+        self.scanned: dict[str, dict] = {}  # what ``known`` holds for these files after this scan
+        self.deps: dict[str, set[str]] = {}
+        for module, path in self.files.items():
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            entry = known.get(str(path))
+            if entry and entry.get("sha") == sha:
+                imports = {m for m in entry["imports"] if m in self.files}
+            else:
+                imports = self._imports_of(module, path)
+            self.deps[module] = imports
+            self.scanned[str(path)] = {"sha": sha, "imports": sorted(imports)}
 
     def _imports_of(self, module: str, path: Path) -> set[str]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -139,8 +154,10 @@ def _drop_cached(app: Sphinx, sources: list[Path]) -> int:
 
 
 def outdated_pages(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
+    imports_path = _cache_dir(app) / IMPORTS_NAME
+    known = json.loads(imports_path.read_text()) if imports_path.exists() else {}
     packages = [
-        PackageIndex(name, (Path(app.confdir) / rel).resolve())
+        PackageIndex(name, (Path(app.confdir) / rel).resolve(), known)
         for name, rel in app.config.fresh_outputs_packages.items()
     ]
     stamp_path = _cache_dir(app) / STAMP_NAME
@@ -171,6 +188,9 @@ def outdated_pages(app: Sphinx, env: BuildEnvironment, added, changed, removed) 
         )
     stamp_path.parent.mkdir(parents=True, exist_ok=True)
     stamp_path.write_text(json.dumps({**previous, **current}, indent=1, sort_keys=True))
+    scanned = {k: v for package in packages for k, v in package.scanned.items()}
+    if scanned != known:
+        imports_path.write_text(json.dumps(scanned, indent=1, sort_keys=True))
     return [d for d in stale if d not in added]
 
 
