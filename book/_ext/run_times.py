@@ -7,6 +7,9 @@ chapter with no execution data shows "–".
 
 The page using the role is marked the way myst-nb marks pages with an ``nb-exec-table``, so
 myst-nb's own ``env-updated`` hook rewrites it whenever a chapter is executed again.
+
+The status column of myst-nb's ``nb-exec-table`` is written as words ("ok", "failed"): its emoji
+marks render as empty boxes where a reader's system has no emoji font.
 """
 
 from __future__ import annotations
@@ -42,8 +45,23 @@ class RunTimeTransform(SphinxPostTransform):
             node.replace_self(nodes.Text(seconds(self.env, node["docname"])))
 
 
+STATUS_WORDS = {"\u2705": "ok", "\u274c": "failed"}  # myst-nb's marks for succeeded / failed
+
+
+class StatusWordsTransform(SphinxPostTransform):
+    default_priority = 9  # after myst-nb's ExecutionStatsPostTransform (8) has built the table
+
+    def run(self, **kwargs) -> None:
+        for table in self.document.findall(nodes.table):
+            for text in list(table.findall(nodes.Text)):
+                word = STATUS_WORDS.get(text.astext().strip())
+                if word:
+                    text.parent.replace(text, nodes.Text(word))
+
+
 def setup(app):
     app.add_node(run_time)
     app.add_role("run-time", RunTimeRole())
     app.add_post_transform(RunTimeTransform)
+    app.add_post_transform(StatusWordsTransform)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
