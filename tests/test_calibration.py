@@ -716,7 +716,9 @@ def test_fabrications_are_confident_and_wrong():
     # probability is at least the Dirichlet mean 10 / 11.5 of the favoured answer
     assert sim.hallucinated.mean() > 0.97
     assert sim.main_probability.mean() > 10 / 11.5 - 0.02
-    assert not sim.known.any()
+    assert not sim.known.any() and sim.fabricated.all()
+    plain = cal.simulate_answers(50, 1, rng)
+    assert not plain.fabricated.any()
 
 
 def test_fabrication_needs_unknown_questions():

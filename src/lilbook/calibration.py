@@ -494,13 +494,15 @@ class AnswerSimulation:
     ``probs[i]`` is the model's distribution over the candidate answers of question
     ``i``; answer 0 is the true one. ``main`` is the greedy (most probable) answer,
     ``samples`` holds ``m`` answers drawn at temperature 1, ``known`` marks questions
-    whose fact the model learned, and ``hallucinated`` marks wrong greedy answers.
+    whose fact the model learned, ``fabricated`` those where it learned a wrong fact
+    instead, and ``hallucinated`` marks wrong greedy answers.
     """
 
     probs: NDArray[np.float64]
     main: NDArray[np.int64]
     samples: NDArray[np.int64]
     known: NDArray[np.bool_]
+    fabricated: NDArray[np.bool_] | None = None  # learned a wrong fact instead
 
     @property
     def hallucinated(self) -> NDArray[np.bool_]:
@@ -549,6 +551,7 @@ def simulate_answers(
     known = rng.random(n) < frac
     conc = np.full((n, k), alpha)
     conc[known, 0] = strength
+    wrong = np.zeros(n, dtype=bool)
     if fab > 0:  # a wrong fact learned in place of the true one
         wrong = (rng.random(n) < fab) & ~known
         target = rng.integers(1, k, size=n)
@@ -560,6 +563,7 @@ def simulate_answers(
         main=np.argmax(probs, axis=1).astype(np.int64),
         samples=sample_answers(probs, m, rng),
         known=known,
+        fabricated=wrong,
     )
 
 
@@ -819,7 +823,7 @@ def simulate_finetuning(
     signal: float = 0.25,
     wrong_belief: float = 0.075,
     learning_rate: float = 6.0,
-    n_dev: int = 800,
+    n_dev: int = 500,
 ) -> FineTuneRun:
     """Toy closed-book QA fine-tuning: a softmax head trained by full-batch gradient
     descent on frozen "pre-trained" features.
@@ -872,7 +876,8 @@ def _finetune(x, y, unknown, x_dev, y_dev, n_epochs, lr):
         known_hits.append(hit[~unknown].mean() if (~unknown).any() else np.nan)
         unknown_hits.append(hit[unknown].mean() if unknown.any() else np.nan)
         dev_hits.append(np.mean((x_dev @ weights).argmax(axis=1) == y_dev))
-        grad = np.exp(log_softmax(logits, axis=1))
+        grad = np.exp(logits - logits.max(axis=1, keepdims=True))
+        grad /= grad.sum(axis=1, keepdims=True)  # softmax probabilities
         grad[rows, y] -= 1.0  # d(cross-entropy)/d(logits)
         weights -= lr * (x.T @ grad) / n
     return FineTuneRun(
