@@ -692,3 +692,177 @@ def test_private_fit_temperature_matches_public():
     assert cal._fit_temperature(z, labels, 0.1, 10.0) == cal.fit_temperature(
         z, labels, bounds=(0.1, 10.0)
     )
+
+
+# ------------------------------------------------------------------------------------
+# confident fabrications, the FActScore closed form, fine-tuning dynamics, CoVe
+# ------------------------------------------------------------------------------------
+
+
+def test_fabrication_fraction_zero_draws_as_before():
+    a = cal.simulate_answers(200, 5, np.random.default_rng(9))
+    b = cal.simulate_answers(200, 5, np.random.default_rng(9), fabrication_fraction=0.0)
+    np.testing.assert_array_equal(a.probs, b.probs)
+    np.testing.assert_array_equal(a.samples, b.samples)
+
+
+def test_fabrications_are_confident_and_wrong():
+    rng = np.random.default_rng(1)
+    sim = cal.simulate_answers(
+        3000, 1, rng, known_fraction=0.0, fabrication_fraction=1.0, n_candidates=4
+    )
+    # every question has a wrong answer with concentration 10 against 3 x 0.5: the true
+    # answer (concentration 0.5) is almost never the argmax, and the mean top
+    # probability is at least the Dirichlet mean 10 / 11.5 of the favoured answer
+    assert sim.hallucinated.mean() > 0.97
+    assert sim.main_probability.mean() > 10 / 11.5 - 0.02
+    assert not sim.known.any() and sim.fabricated.all()
+    plain = cal.simulate_answers(50, 1, rng)
+    assert not plain.fabricated.any()
+
+
+def test_fabrication_needs_unknown_questions():
+    # a fact the model learned is never replaced by a fabrication
+    sim = cal.simulate_answers(
+        2000, 1, np.random.default_rng(2), known_fraction=1.0,
+        fabrication_fraction=1.0, known_strength=50.0,
+    )
+    assert sim.hallucinated.mean() < 0.01
+
+
+@pytest.mark.parametrize("frac", [-0.1, 1.5, float("nan")])
+def test_fabrication_fraction_bad_input(frac):
+    with pytest.raises(ValueError, match="fabrication_fraction"):
+        cal.simulate_answers(5, 2, np.random.default_rng(0), fabrication_fraction=frac)
+
+
+def test_expected_factscore_hand_worked():
+    # popularity 0.2: memory m = sigmoid(-1 + 1) = 0.5
+    out = cal.expected_factscore(
+        [0.2], retrieval_recall=0.5, copy_accuracy=0.9, evidence_recall=0.8,
+        false_support=0.1, lenient=0.6,
+    )
+    p = 0.5 * 0.9 + 0.5 * 0.5  # 0.7
+    assert out.truth[0] == pytest.approx(p)
+    assert out.evidence[0] == pytest.approx(p * 0.8 + 0.3 * 0.1)
+    assert out.memory[0] == pytest.approx(0.5 * p + 0.5 * 0.6)
+
+
+def test_expected_factscore_matches_the_simulation():
+    rng = np.random.default_rng(4)
+    pop = np.full(4000, 0.3)
+    truth = cal.simulate_atomic_facts(pop, 30, rng, retrieval_recall=0.6)
+    closed = cal.expected_factscore(pop[:1], retrieval_recall=0.6, evidence_recall=0.9,
+                                    false_support=0.05, lenient=0.8)
+    assert truth.mean() == pytest.approx(closed.truth[0], abs=0.005)
+    ev = cal.judge_atomic_facts(truth, pop, rng, evidence=True)
+    assert ev.mean() == pytest.approx(closed.evidence[0], abs=0.005)
+    mem = cal.judge_atomic_facts(truth, pop, rng, evidence=False)
+    assert mem.mean() == pytest.approx(closed.memory[0], abs=0.005)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        ({"popularity": [1.2]}, ValueError),
+        ({"popularity": "x"}, TypeError),
+        ({"retrieval_recall": -0.1}, ValueError),
+        ({"lenient": 2.0}, ValueError),
+        ({"slope": "a"}, TypeError),
+    ],
+)
+def test_expected_factscore_bad_input(kwargs, exc):
+    args = {"popularity": [0.5]}
+    args.update(kwargs)
+    with pytest.raises(exc):
+        cal.expected_factscore(**args)
+
+
+def test_finetuning_first_step_is_the_hand_derived_update():
+    # from W = 0 every softmax row is uniform, so one step gives
+    # W1 = lr / n * X^T (Y - 1/k), Y the one-hot answers: check through the dev
+    # predictions after one epoch, with the dev set equal to the training set
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 6))
+    y = rng.integers(3, size=20)
+    unknown = np.zeros(20, dtype=bool)
+    run = cal._finetune(x, y, unknown, x, y, 1, 0.7)
+    one_hot = np.eye(3)[y]
+    w1 = 0.7 / 20 * x.T @ (one_hot - 1 / 3)
+    assert run.dev_accuracy[1] == pytest.approx(np.mean((x @ w1).argmax(1) == y))
+    assert run.fitted_known[1] == run.dev_accuracy[1]
+    # epoch 0: all logits zero, argmax picks answer 0
+    assert run.dev_accuracy[0] == pytest.approx(np.mean(y == 0))
+    assert np.isnan(run.fitted_unknown).all()
+
+
+def test_finetuning_unknown_fitted_later_and_dev_falls():
+    rng = np.random.default_rng(0)
+    run = cal.simulate_finetuning(0.5, rng, n_epochs=300)
+    assert run.fitted_known.shape == (301,)
+    # Known examples fitted in a few epochs, Unknown ones much later
+    assert run.fitted_known[5] > 0.95 and run.fitted_unknown[5] < 0.7
+    assert run.fitted_unknown[-1] > 0.9
+    # held-out accuracy peaks early and falls as the Unknown examples are memorised
+    assert run.dev_accuracy[-1] < run.dev_accuracy.max() - 0.05
+    clean = cal.simulate_finetuning(0.0, np.random.default_rng(0), n_epochs=300)
+    assert clean.dev_accuracy[-1] > run.dev_accuracy[-1] + 0.05
+
+
+def test_finetuning_is_seeded():
+    a = cal.simulate_finetuning(0.3, np.random.default_rng(8), n_epochs=20)
+    b = cal.simulate_finetuning(0.3, np.random.default_rng(8), n_epochs=20)
+    np.testing.assert_array_equal(a.dev_accuracy, b.dev_accuracy)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        ({"unknown_share": 1.1}, ValueError),
+        ({"rng": 0}, TypeError),
+        ({"n_train": 0}, ValueError),
+        ({"n_epochs": 2.5}, TypeError),
+        ({"n_answers": 1}, ValueError),
+        ({"n_features": 2, "n_answers": 4}, ValueError),
+        ({"signal": 0.0}, ValueError),
+        ({"wrong_belief": -1.0}, ValueError),
+        ({"learning_rate": float("inf")}, ValueError),
+    ],
+)
+def test_finetuning_bad_input(kwargs, exc):
+    args = {"unknown_share": 0.5, "rng": np.random.default_rng(0), "n_epochs": 2}
+    args.update(kwargs)
+    with pytest.raises(exc):
+        cal.simulate_finetuning(**args)
+
+
+def test_cove_factored_keeps_at_the_drafted_answers_probability():
+    probs = np.tile([0.6, 0.3, 0.1], (40000, 1))
+    draft = np.repeat([0, 1], 20000)
+    keep = cal.cove_verify(probs, draft, np.random.default_rng(5))
+    assert keep[:20000].mean() == pytest.approx(0.6, abs=0.01)
+    assert keep[20000:].mean() == pytest.approx(0.3, abs=0.01)
+    # joint: weight 1 on the draft gives (0.3 + 1) / 2 = 0.65 for answer 1
+    joint = cal.cove_verify(probs, draft, np.random.default_rng(6), copy_weight=1.0)
+    assert joint[20000:].mean() == pytest.approx(0.65, abs=0.01)
+    # an overwhelming copy weight keeps every draft: no verification at all
+    assert cal.cove_verify(probs, draft, np.random.default_rng(7), 1e9).all()
+
+
+@pytest.mark.parametrize(
+    "probs, draft, kwargs, exc",
+    [
+        ([[0.5, 0.5]], [2], {}, ValueError),
+        ([[0.5, 0.5]], [0.5], {}, ValueError),
+        ([[0.5, 0.5]], [0, 1], {}, ValueError),
+        ([[0.5, 0.6]], [0], {}, ValueError),
+        ([0.5, 0.5], [0], {}, ValueError),
+        ([[0.5, 0.5]], [0], {"copy_weight": -1.0}, ValueError),
+        ([[0.5, 0.5]], [0], {"rng": 3}, TypeError),
+    ],
+)
+def test_cove_bad_input(probs, draft, kwargs, exc):
+    args = {"rng": np.random.default_rng(0)}
+    args.update(kwargs)
+    with pytest.raises(exc):
+        cal.cove_verify(probs, draft, **args)

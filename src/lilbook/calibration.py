@@ -37,6 +37,7 @@ from scipy.special import log_softmax
 
 from lilbook._checks import (
     finite_array,
+    generator,
     int_in_range,
     nonnegative,
     positive_int,
@@ -57,7 +58,12 @@ __all__ = [
     "expected_calibration_error",
     "f1_at_k",
     "factual_precision",
+    "FactscoreCurves",
+    "FineTuneRun",
+    "cove_verify",
+    "expected_factscore",
     "fit_temperature",
+    "simulate_finetuning",
     "judge_atomic_facts",
     "negative_log_likelihood",
     "reliability_curve",
@@ -488,13 +494,15 @@ class AnswerSimulation:
     ``probs[i]`` is the model's distribution over the candidate answers of question
     ``i``; answer 0 is the true one. ``main`` is the greedy (most probable) answer,
     ``samples`` holds ``m`` answers drawn at temperature 1, ``known`` marks questions
-    whose fact the model learned, and ``hallucinated`` marks wrong greedy answers.
+    whose fact the model learned, ``fabricated`` those where it learned a wrong fact
+    instead, and ``hallucinated`` marks wrong greedy answers.
     """
 
     probs: NDArray[np.float64]
     main: NDArray[np.int64]
     samples: NDArray[np.int64]
     known: NDArray[np.bool_]
+    fabricated: NDArray[np.bool_] | None = None  # learned a wrong fact instead
 
     @property
     def hallucinated(self) -> NDArray[np.bool_]:
@@ -514,6 +522,7 @@ def simulate_answers(
     n_candidates: int = 8,
     known_strength: float = 10.0,
     spread: float = 0.5,
+    fabrication_fraction: float = 0.0,
 ) -> AnswerSimulation:
     """Seeded stand-in for an LLM answering short factual questions several times.
 
@@ -522,7 +531,10 @@ def simulate_answers(
     is drawn from a Dirichlet with concentration ``known_strength`` on the true answer
     and ``spread`` on each wrong one; otherwise from a symmetric Dirichlet(``spread``):
     probability scattered over candidates, sometimes piled on one wrong answer (a
-    confident fabrication).
+    confident fabrication). With ``fabrication_fraction > 0``, that share of the
+    questions the model did not learn are ones where it learned a *wrong* fact instead:
+    concentration ``known_strength`` sits on a random wrong answer, so its samples agree
+    with each other on something false. The default 0 draws exactly as before.
     """
     n = positive_int(n_questions, "n_questions")
     m = positive_int(n_samples, "n_samples")
@@ -534,10 +546,16 @@ def simulate_answers(
     k = int_in_range(n_candidates, "n_candidates", 2, None)
     strength = positive_scalar(known_strength, "known_strength")
     alpha = positive_scalar(spread, "spread")
+    fab = float(probabilities(fabrication_fraction, "fabrication_fraction"))
 
     known = rng.random(n) < frac
     conc = np.full((n, k), alpha)
     conc[known, 0] = strength
+    wrong = np.zeros(n, dtype=bool)
+    if fab > 0:  # a wrong fact learned in place of the true one
+        wrong = (rng.random(n) < fab) & ~known
+        target = rng.integers(1, k, size=n)
+        conc[np.flatnonzero(wrong), target[wrong]] = strength
     probs = rng.gamma(conc)  # a Dirichlet draw, normalised below
     probs /= probs.sum(axis=1, keepdims=True)
     return AnswerSimulation(
@@ -545,6 +563,7 @@ def simulate_answers(
         main=np.argmax(probs, axis=1).astype(np.int64),
         samples=sample_answers(probs, m, rng),
         known=known,
+        fabricated=wrong,
     )
 
 
@@ -733,3 +752,176 @@ def judge_atomic_facts(
         ]
     )
     return np.where(knows, t, u < leniency)
+
+
+def expected_factscore(
+    popularity: object,
+    retrieval_recall: float = 0.0,
+    copy_accuracy: float = 0.95,
+    evidence_recall: float = 0.9,
+    false_support: float = 0.05,
+    lenient: float = 0.8,
+    slope: float = 5.0,
+    offset: float = -1.0,
+) -> "FactscoreCurves":
+    """Closed form of the toy writer and checkers (:func:`simulate_atomic_facts`,
+    :func:`judge_atomic_facts`): expected precision against popularity.
+
+    ``m = sigmoid(offset + slope * popularity)`` is the chance a fact is known from
+    memory; the true precision is ``p = r c + (1 - r) m`` (``r`` retrieval recall, ``c``
+    copy accuracy); an evidence checker reports ``p rho + (1 - p) phi`` (``rho``
+    evidence recall, ``phi`` false support), a memory-only checker ``m p + (1 - m) l``
+    (``l`` its leniency), since it judges the facts it knows correctly and accepts
+    the rest at rate ``l``.
+    """
+    pop = _popularity(popularity)
+    r = float(probabilities(retrieval_recall, "retrieval_recall"))
+    c = float(probabilities(copy_accuracy, "copy_accuracy"))
+    rho = float(probabilities(evidence_recall, "evidence_recall"))
+    phi = float(probabilities(false_support, "false_support"))
+    leniency = float(probabilities(lenient, "lenient"))
+    m = _sigmoid(real_scalar(offset, "offset") + real_scalar(slope, "slope") * pop)
+    p = r * c + (1 - r) * m
+    return FactscoreCurves(
+        truth=p, evidence=p * rho + (1 - p) * phi, memory=m * p + (1 - m) * leniency
+    )
+
+
+@dataclass(frozen=True)
+class FactscoreCurves:
+    """Expected FActScore per entity: true, as an evidence checker and as a memory-only
+    checker would estimate it (arrays shaped like ``popularity``)."""
+
+    truth: NDArray[np.float64]
+    evidence: NDArray[np.float64]
+    memory: NDArray[np.float64]
+
+
+# ------------------------------------------------------------------------------------
+# fine-tuning on Known and Unknown examples (after Gekhman et al. 2024)
+# ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FineTuneRun:
+    """Per epoch (0 = before fine-tuning): the share of Known and of Unknown training
+    examples the model answers correctly (fitted), and its accuracy on held-out
+    questions whose answer its pre-trained features encode (dev)."""
+
+    fitted_known: NDArray[np.float64]
+    fitted_unknown: NDArray[np.float64]
+    dev_accuracy: NDArray[np.float64]
+
+
+def simulate_finetuning(
+    unknown_share: float,
+    rng: np.random.Generator,
+    n_train: int = 300,
+    n_epochs: int = 300,
+    n_features: int = 300,
+    n_answers: int = 4,
+    signal: float = 0.25,
+    wrong_belief: float = 0.075,
+    learning_rate: float = 6.0,
+    n_dev: int = 500,
+) -> FineTuneRun:
+    """Toy closed-book QA fine-tuning: a softmax head trained by full-batch gradient
+    descent on frozen "pre-trained" features.
+
+    A question's feature vector is isotropic noise of norm about one plus a direction
+    that the pre-trained model associates with an answer: the true answer with strength
+    ``signal`` for a Known question, a wrong answer with strength ``wrong_belief`` for
+    an Unknown one (what the model would say instead). ``unknown_share`` of the
+    ``n_train`` training questions are Unknown; all ``n_dev`` dev questions are Known.
+    Fitting an Unknown example needs weights along its own noise directions, which are
+    noise for every other question.
+    """
+    share = float(probabilities(unknown_share, "unknown_share"))
+    rng = generator(rng)
+    n = positive_int(n_train, "n_train")
+    epochs = positive_int(n_epochs, "n_epochs")
+    d = positive_int(n_features, "n_features")
+    k = int_in_range(n_answers, "n_answers", 2, None)
+    if d < k:
+        raise ValueError(f"n_features must be >= n_answers = {k}; got {d}")
+    s = positive_scalar(signal, "signal")
+    w = float(nonnegative(wrong_belief, "wrong_belief"))
+    lr = positive_scalar(learning_rate, "learning_rate")
+    n_dev = positive_int(n_dev, "n_dev")
+    unknown = np.arange(n) < round(share * n)
+    x, y = _qa_features(unknown, rng, d, k, s, w)
+    x_dev, y_dev = _qa_features(np.zeros(n_dev, dtype=bool), rng, d, k, s, w)
+    return _finetune(x, y, unknown, x_dev, y_dev, epochs, lr)
+
+
+def _qa_features(unknown, rng, d, k, signal, wrong_belief):
+    """Features and true answers: noise plus the pre-trained association (see above)."""
+    n = unknown.size
+    y = rng.integers(k, size=n)
+    belief = np.where(unknown, (y + rng.integers(1, k, size=n)) % k, y)
+    x = rng.normal(0.0, 1.0 / math.sqrt(d), (n, d))
+    x[np.arange(n), belief] += np.where(unknown, wrong_belief, signal)
+    return x, y
+
+
+def _finetune(x, y, unknown, x_dev, y_dev, n_epochs, lr):
+    """Full-batch gradient descent on the cross-entropy of a softmax head ``x @ W``."""
+    n, k = y.size, int(max(y.max(), y_dev.max())) + 1
+    weights = np.zeros((x.shape[1], k))
+    rows = np.arange(n)
+    known_hits, unknown_hits, dev_hits = [], [], []
+    for _ in range(n_epochs + 1):
+        logits = x @ weights
+        hit = logits.argmax(axis=1) == y
+        known_hits.append(hit[~unknown].mean() if (~unknown).any() else np.nan)
+        unknown_hits.append(hit[unknown].mean() if unknown.any() else np.nan)
+        dev_hits.append(np.mean((x_dev @ weights).argmax(axis=1) == y_dev))
+        grad = np.exp(logits - logits.max(axis=1, keepdims=True))
+        grad /= grad.sum(axis=1, keepdims=True)  # softmax probabilities
+        grad[rows, y] -= 1.0  # d(cross-entropy)/d(logits)
+        weights -= lr * (x.T @ grad) / n
+    return FineTuneRun(
+        np.array(known_hits), np.array(unknown_hits), np.array(dev_hits)
+    )
+
+
+# ------------------------------------------------------------------------------------
+# Chain-of-Verification: joint against factored verification
+# ------------------------------------------------------------------------------------
+
+
+def cove_verify(
+    probs: object, draft: object, rng: np.random.Generator, copy_weight: float = 0.0
+) -> NDArray[np.bool_]:
+    """Which draft answers survive one verification question (Chain-of-Verification).
+
+    ``probs[i]`` is the model's answer distribution for fact ``i`` and ``draft[i]`` the
+    answer its draft stated. The verification question is answered by one fresh sample;
+    the draft answer is kept when the two agree. *Factored* verification
+    (``copy_weight = 0``) answers without the draft in view. *Joint* verification sees
+    the draft, modelled as extra probability mass ``copy_weight`` on the drafted answer
+    before renormalising: the model tends to repeat what it already wrote.
+    """
+    p = finite_array(probs, "probs")
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"probs must have shape (n, k) with k >= 2; got shape {p.shape}")
+    if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0):
+        raise ValueError("probs must be non-negative and each row must sum to 1")
+    d = _check_vector(finite_array(draft, "draft"), "draft")
+    if d.size != p.shape[0] or np.any((d != np.round(d)) | (d < 0) | (d >= p.shape[1])):
+        raise ValueError(
+            f"draft must hold one answer index in [0, {p.shape[1] - 1}] per row of probs"
+        )
+    rng = generator(rng)
+    copy = float(nonnegative(copy_weight, "copy_weight"))
+    return _cove_verify(p, d.astype(np.int64), rng, copy)
+
+
+def _cove_verify(probs, draft, rng, copy_weight):
+    """Keep a drafted answer when an independent check (shifted towards it) agrees."""
+    rows = np.arange(draft.size)
+    in_context = probs.copy()
+    in_context[rows, draft] += copy_weight  # the draft is visible: echo it
+    in_context /= in_context.sum(axis=1, keepdims=True)
+    check = (in_context.cumsum(axis=1) < rng.random(draft.size)[:, None]).sum(axis=1)
+    return np.minimum(check, probs.shape[1] - 1) == draft
