@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
+from scipy.sparse import csr_matrix
 from scipy.special import expit, log_expit
 
 from lilbook._checks import finite_array, generator, int_in_range, positive_int, positive_scalar, probabilities
@@ -617,8 +618,8 @@ def train_mlp_bow(
     rng: np.random.Generator,
     *,
     hidden: int = 16,
-    steps: int = 200,
-    learning_rate: float = 0.05,
+    steps: int = 120,
+    learning_rate: float = 0.08,
     l2: float = 1e-3,
 ) -> MLPBoW:
     """Train an :class:`MLPBoW` by full-batch Adam on mean log loss + ``l2 * |weights|^2 / 2``.
@@ -634,7 +635,8 @@ def train_mlp_bow(
     rng = generator(rng)
     hidden, steps = positive_int(hidden, "hidden"), positive_int(steps, "steps")
     lr, l2 = positive_scalar(learning_rate, "learning_rate"), positive_scalar(l2, "l2")
-    return _train_mlp_bow(bag_of_words(docs, n_tokens), y, rng, hidden, steps, lr, l2)
+    freq = csr_matrix(bag_of_words(docs, n_tokens))  # sparse: a document holds few distinct tokens
+    return _train_mlp_bow(freq, y, rng, hidden, steps, lr, l2)
 
 
 def _train_mlp_bow(freq, y, rng, hidden, steps, lr, l2) -> MLPBoW:
