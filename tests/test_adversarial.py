@@ -549,3 +549,29 @@ def test_suffix_success_counts_flipped_prompts():
         adv.suffix_success("m", prompts, np.array([3]), 1)
     with pytest.raises(ValueError, match="suffix 1-D"):
         adv.suffix_success(model, prompts, np.array([[3]]), 1)
+
+
+def test_kl_weight_zero_is_the_plain_update_and_one_is_zero_shot_sampling():
+    effects = np.array([2.0, -1.0, 0.5, 0.0])
+    plain = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.5)
+    zero = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.5, kl_weight=0.0)
+    for key in plain:
+        np.testing.assert_array_equal(plain[key], zero[key])
+    # with kl_weight = 1 the target of every update is 0.5, so p never moves from its start:
+    # the same random draws as a search that does not learn at all
+    anchored = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.5, kl_weight=1.0)
+    frozen = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.0)
+    for key in frozen:
+        np.testing.assert_array_equal(anchored[key], frozen[key])
+
+
+def test_kl_weight_trades_failures_for_diversity():
+    effects = np.array([2.5, 2.0, -1.0, 0, 0, 1.5, -2, 0, 0, 0.5])
+    runs = {
+        kl: adv.red_team_search(effects, -5.0, np.random.default_rng(2), rounds=20, learning_rate=0.6, kl_weight=kl)
+        for kl in (0.0, 0.5)
+    }
+    assert runs[0.0]["success_rate"][-5:].mean() > runs[0.5]["success_rate"][-5:].mean()
+    assert np.nanmean(runs[0.0]["diversity"][-5:]) < np.nanmean(runs[0.5]["diversity"][-5:])
+    with pytest.raises(ValueError, match=r"kl_weight must lie in \[0, 1\]"):
+        adv.red_team_search(effects, 0.0, np.random.default_rng(0), kl_weight=1.5)

@@ -477,6 +477,7 @@ def red_team_search(
     batch: int = 200,
     learning_rate: float = 0.3,
     floor: float = 0.02,
+    kl_weight: float = 0.0,
 ) -> dict[str, NDArray[np.float64]]:
     """Simulate an automated red team that learns which prompt attributes make a target fail.
 
@@ -486,7 +487,10 @@ def red_team_search(
     first); after each round it moves ``p`` toward the mean of the cases that succeeded,
     ``p <- (1 - learning_rate) p + learning_rate * mean(successes)``, clipped to
     ``[floor, 1 - floor]`` (the cross-entropy method). ``learning_rate = 0`` is pure zero-shot
-    sampling.
+    sampling. ``kl_weight`` in [0, 1] mixes the initial distribution (0.5 for every attribute)
+    into the target of each update, ``(1 - kl_weight) * mean(successes) + kl_weight * 0.5``: the
+    analogue of the KL penalty towards the initial red-team model in Perez et al.'s RL set-up
+    (0, the default, is the plain update; 1 never moves away from zero-shot sampling).
 
     Returns per-round arrays: ``success_rate`` (share of the batch that made the target fail),
     ``diversity`` (mean pairwise Hamming distance between successful cases, divided by the
@@ -502,6 +506,7 @@ def red_team_search(
     batch = int_in_range(batch, "batch", 2, None)
     lr = float(probabilities(learning_rate, "learning_rate"))
     floor = float(probabilities(floor, "floor"))
+    kl = float(probabilities(kl_weight, "kl_weight"))
     if floor >= 0.5:
         raise ValueError(f"floor must be < 0.5 (allowed range: 0 <= floor < 0.5); got {floor}")
     d = effects.size
@@ -524,7 +529,8 @@ def red_team_search(
         seen.update(np.packbits(w).tobytes() for w in wins)
         unique[r] = len(seen)
         if wins.shape[0] > 0 and lr > 0:
-            p = np.clip((1 - lr) * p + lr * wins.mean(axis=0), floor, 1 - floor)
+            target = (1 - kl) * wins.mean(axis=0) + kl * 0.5
+            p = np.clip((1 - lr) * p + lr * target, floor, 1 - floor)
     return {"success_rate": success_rate, "diversity": diversity, "unique": unique}
 
 
