@@ -354,3 +354,224 @@ def test_private_substitution_gains_matches_public(setup):
     np.testing.assert_array_equal(
         adv._substitution_gains(model, doc, label), adv.substitution_gains(model, doc, label)
     )
+
+
+# ---- artifacts, the nonlinear victim and suffix searches -------------------------------------
+
+
+def test_artifact_groups_are_overrepresented_in_positive_documents_by_the_stated_factor():
+    vocab = adv.make_vocabulary(n_groups=10)  # groups 0-4 polar, 5-9 neutral
+    tokens, labels = adv.sample_documents(
+        vocab, 6000, 20, np.random.default_rng(3), polarity=0.5, artifact_groups=2, artifact_strength=0.7
+    )
+    groups = vocab.group_of(tokens)
+    # independent expectation: per-class group probabilities from the stated weights
+    sentiment = np.array([1, -1, 1, -1, 1, 0, 0, 0, 0, 0])
+    extra = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0.7, 0.7])
+    p_pos = np.exp(0.5 * sentiment + extra)
+    p_neg = np.exp(-0.5 * sentiment - extra)
+    p_pos, p_neg = p_pos / p_pos.sum(), p_neg / p_neg.sum()
+    for g in (8, 9, 6):
+        observed = (groups[labels == 1] == g).mean() / (groups[labels == 0] == g).mean()
+        assert observed == pytest.approx(p_pos[g] / p_neg[g], rel=0.08)
+
+
+def test_no_artifact_by_default_reproduces_the_old_sampler():
+    vocab = adv.make_vocabulary(n_groups=8)
+    a = adv.sample_documents(vocab, 50, 6, np.random.default_rng(9), polarity=1.0)
+    b = adv.sample_documents(vocab, 50, 6, np.random.default_rng(9), polarity=1.0, artifact_groups=3)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # strength 0: no change
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"artifact_groups": 9}, ValueError, "artifact_groups must be an integer in"),
+        ({"artifact_groups": -1}, ValueError, "artifact_groups must be an integer in"),
+        ({"artifact_groups": 1.5}, TypeError, "artifact_groups must be an integer"),
+        ({"artifact_strength": float("nan")}, ValueError, "artifact_strength"),
+    ],
+)
+def test_artifacts_reject_bad_input(kwargs, error, message):
+    vocab = adv.make_vocabulary(n_groups=12)  # six neutral groups
+    with pytest.raises(error, match=message):
+        adv.sample_documents(vocab, 10, 5, np.random.default_rng(0), **kwargs)
+
+
+def _tiny_mlp(seed=0, n_tokens=9, hidden=3):
+    rng = np.random.default_rng(seed)
+    return adv.MLPBoW(rng.normal(size=(n_tokens, hidden)), rng.normal(size=hidden), rng.normal(size=hidden), 0.3)
+
+
+def test_mlp_logits_follow_the_definition():
+    net = _tiny_mlp()
+    doc = np.array([1, 4, 4, 7])
+    freq = np.bincount(doc, minlength=9) / 4
+    expected = np.tanh(freq @ net.w_in + net.b_in) @ net.w_out + net.b_out
+    assert net.logits(doc) == pytest.approx(expected)
+    assert net.predict_proba(doc[None])[0] == pytest.approx(1 / (1 + np.exp(-expected)))
+
+
+@pytest.mark.parametrize("target", [0, 1])
+def test_mlp_input_gradient_matches_finite_differences(target):
+    net = _tiny_mlp(1)
+    x = np.eye(9)[np.array([[0, 3, 5], [2, 2, 8]])]
+    loss, grad = net.loss_and_grad(x, target)
+    ids_loss, _ = net.loss_and_grad(np.array([[0, 3, 5], [2, 2, 8]]), target)
+    assert loss == pytest.approx(ids_loss)
+    eps = 1e-6
+    for d, i, v in [(0, 1, 4), (1, 2, 8), (0, 0, 0)]:
+        bumped = x.copy()
+        bumped[d, i, v] += eps
+        assert (net.loss_and_grad(bumped, target)[0][d] - loss[d]) / eps == pytest.approx(grad[d, i, v], rel=1e-4, abs=1e-8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 8), min_size=2, max_size=4), st.integers(0, 1))
+def test_suffix_loss_equals_the_loss_of_the_concatenated_sequence(suffix, target):
+    net = _tiny_mlp(2)
+    prompts = np.array([[1, 2, 3], [4, 4, 0]])
+    suffixes = np.array([suffix, suffix[::-1]])
+    got = net.suffix_loss(prompts, suffixes, target)
+    for b in range(2):
+        seqs = np.hstack([prompts, np.repeat(suffixes[b][None], 2, axis=0)])
+        logit = net.logits(seqs)
+        expected = np.log1p(np.exp(-logit)) if target == 1 else np.log1p(np.exp(logit))
+        assert got[b] == pytest.approx(expected)
+
+
+def test_suffix_grad_matches_finite_differences_of_the_mean_loss():
+    net = _tiny_mlp(3)
+    prompts = np.array([[1, 2, 3], [4, 4, 0], [5, 6, 7]])
+    soft = np.random.default_rng(0).dirichlet(np.ones(9), size=(1, 2))
+    grad = net.suffix_grad(prompts, soft, 1)
+    base = net.suffix_loss(prompts, soft, 1).mean()
+    eps = 1e-6
+    for i, v in [(0, 2), (1, 7)]:
+        bumped = soft.copy()
+        bumped[0, i, v] += eps
+        assert (net.suffix_loss(prompts, bumped, 1).mean() - base) / eps == pytest.approx(grad[0, i, v], rel=1e-4)
+
+
+def test_trained_mlp_beats_chance_and_depends_on_its_seed(setup):
+    vocab, _, x_train, y_train, x_test, y_test = setup
+    a = adv.train_mlp_bow(x_train, y_train, vocab.n_tokens, np.random.default_rng(0), steps=150)
+    b = adv.train_mlp_bow(x_train, y_train, vocab.n_tokens, np.random.default_rng(1), steps=150)
+    assert np.mean(a.predict(x_test) == y_test) > 0.75
+    assert not np.allclose(a.w_in, b.w_in)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"rng": 0}, TypeError, "rng must be a numpy.random.Generator"),
+        ({"labels": np.zeros(3, dtype=int)}, ValueError, "labels must have shape"),
+        ({"hidden": 0}, ValueError, "hidden must be"),
+        ({"learning_rate": -1.0}, ValueError, "learning_rate"),
+    ],
+)
+def test_train_mlp_rejects_bad_input(kwargs, error, message):
+    args = {"tokens": np.array([[0, 1], [2, 3]]), "labels": np.array([0, 1]), "n_tokens": 4, "rng": np.random.default_rng(0)}
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        adv.train_mlp_bow(**args)
+
+
+@pytest.mark.parametrize("method", ["gcg", "autoprompt"])
+def test_gradient_searches_find_the_brute_force_best_suffix(method):
+    net = _tiny_mlp(4, n_tokens=12, hidden=4)
+    prompts = np.array([[0, 1, 2, 3], [3, 2, 5, 5], [6, 0, 1, 1]])
+    allowed = np.array([4, 7, 8, 9, 10, 11])
+    best = min(
+        net.suffix_loss(prompts, np.array([s]), 1).mean() for s in itertools.product(allowed, repeat=2)
+    )
+    res = adv.suffix_attack(net, prompts, 1, allowed, 2, np.random.default_rng(0), method=method, n_iter=30, top_k=6, batch=6)
+    assert res.loss == pytest.approx(best)
+    assert net.suffix_loss(prompts, res.suffix[None], 1).mean() == pytest.approx(res.loss)
+
+
+@pytest.mark.parametrize("method", ["gcg", "autoprompt", "random", "gbda"])
+def test_suffix_search_traces_are_monotone_and_count_evaluations(method):
+    net = _tiny_mlp(5, n_tokens=12)
+    prompts = np.array([[0, 1, 2], [3, 2, 5]])
+    res = adv.suffix_attack(net, prompts, 0, np.arange(4, 12), 3, np.random.default_rng(1), method=method, n_iter=10, batch=4, samples=2)
+    assert np.all(np.diff(res.best_loss) <= 1e-12)
+    assert np.all(np.diff(res.evaluations) > 0) and res.evaluations.size == 10
+    step = {"gcg": 5, "autoprompt": 5, "random": 4, "gbda": 4}[method]
+    assert np.all(np.diff(res.evaluations) == step)
+    assert set(res.suffix.tolist()) <= set(range(4, 12))
+
+
+def test_ensemble_objective_is_the_sum_over_models():
+    a, b = _tiny_mlp(6), _tiny_mlp(7)
+    prompts = np.array([[0, 1, 2]])
+    res = adv.suffix_attack([a, b], prompts, 1, np.arange(9), 2, np.random.default_rng(0), n_iter=5)
+    total = a.suffix_loss(prompts, res.suffix[None], 1).mean() + b.suffix_loss(prompts, res.suffix[None], 1).mean()
+    assert res.loss == pytest.approx(total)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"models": "net"}, TypeError, "models must be an MLPBoW"),
+        ({"method": "beam"}, ValueError, "method must be one of"),
+        ({"top_k": 0}, ValueError, "top_k must be an integer in"),
+        ({"allowed": np.array([3])}, ValueError, "allowed must be a 1-D array of at least 2"),
+        ({"allowed": np.array([3, 99])}, ValueError, "allowed must hold token ids"),
+        ({"target": 2}, ValueError, "target must be an integer in"),
+        ({"suffix_len": 0}, ValueError, "suffix_len must be"),
+        ({"prompts": np.array([1, 2])}, ValueError, "prompts must have shape"),
+        ({"rng": 3}, TypeError, "rng must be a numpy.random.Generator"),
+    ],
+)
+def test_suffix_attack_rejects_bad_input(kwargs, error, message):
+    args = {
+        "models": _tiny_mlp(),
+        "prompts": np.array([[0, 1]]),
+        "target": 1,
+        "allowed": np.arange(9),
+        "suffix_len": 2,
+        "rng": np.random.default_rng(0),
+    }
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        adv.suffix_attack(**args)
+
+
+def test_suffix_success_counts_flipped_prompts():
+    model = adv.LogisticBoW(weights=np.array([-1.0, -1.0, 0.0, 5.0]), bias=0.0)
+    prompts = np.array([[0, 1], [0, 2], [1, 1]])
+    # with suffix [3]: logits (-1-1+5)/3 = 1, (-1+0+5)/3 = 4/3, (-2+5)/3 = 1 -> all positive
+    assert adv.suffix_success(model, prompts, np.array([3]), 1) == 1.0
+    # with suffix [2]: logits -2/3, -1/3, -2/3 -> none positive
+    assert adv.suffix_success(model, prompts, np.array([2]), 1) == 0.0
+    with pytest.raises(TypeError, match="model must be"):
+        adv.suffix_success("m", prompts, np.array([3]), 1)
+    with pytest.raises(ValueError, match="suffix 1-D"):
+        adv.suffix_success(model, prompts, np.array([[3]]), 1)
+
+
+def test_kl_weight_zero_is_the_plain_update_and_one_is_zero_shot_sampling():
+    effects = np.array([2.0, -1.0, 0.5, 0.0])
+    plain = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.5)
+    zero = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.5, kl_weight=0.0)
+    for key in plain:
+        np.testing.assert_array_equal(plain[key], zero[key])
+    # with kl_weight = 1 the target of every update is 0.5, so p never moves from its start:
+    # the same random draws as a search that does not learn at all
+    anchored = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.5, kl_weight=1.0)
+    frozen = adv.red_team_search(effects, -2.0, np.random.default_rng(4), rounds=6, learning_rate=0.0)
+    for key in frozen:
+        np.testing.assert_array_equal(anchored[key], frozen[key])
+
+
+def test_kl_weight_trades_failures_for_diversity():
+    effects = np.array([2.5, 2.0, -1.0, 0, 0, 1.5, -2, 0, 0, 0.5])
+    runs = {
+        kl: adv.red_team_search(effects, -5.0, np.random.default_rng(2), rounds=20, learning_rate=0.6, kl_weight=kl)
+        for kl in (0.0, 0.5)
+    }
+    assert runs[0.0]["success_rate"][-5:].mean() > runs[0.5]["success_rate"][-5:].mean()
+    assert np.nanmean(runs[0.0]["diversity"][-5:]) < np.nanmean(runs[0.5]["diversity"][-5:])
+    with pytest.raises(ValueError, match=r"kl_weight must lie in \[0, 1\]"):
+        adv.red_team_search(effects, 0.0, np.random.default_rng(0), kl_weight=1.5)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
+from scipy.sparse import csr_matrix
 from scipy.special import expit, log_expit
 
 from lilbook._checks import finite_array, generator, int_in_range, positive_int, positive_scalar, probabilities
@@ -33,6 +34,8 @@ from lilbook._checks import finite_array, generator, int_in_range, positive_int,
 __all__ = [
     "AttackResult",
     "LogisticBoW",
+    "MLPBoW",
+    "SuffixSearch",
     "SynonymVocabulary",
     "UnigramFilter",
     "adversarial_training",
@@ -45,7 +48,10 @@ __all__ = [
     "red_team_search",
     "sample_documents",
     "substitution_gains",
+    "suffix_attack",
+    "suffix_success",
     "train_logistic_bow",
+    "train_mlp_bow",
 ]
 
 
@@ -115,7 +121,14 @@ def make_vocabulary(
 
 
 def sample_documents(
-    vocab: SynonymVocabulary, n_docs: int, length: int, rng: np.random.Generator, *, polarity: float = 3.0
+    vocab: SynonymVocabulary,
+    n_docs: int,
+    length: int,
+    rng: np.random.Generator,
+    *,
+    polarity: float = 3.0,
+    artifact_groups: int = 0,
+    artifact_strength: float = 0.0,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Draw ``n_docs`` documents of ``length`` tokens and their labels (half 0, half 1, shuffled).
 
@@ -123,18 +136,29 @@ def sample_documents(
     ``exp(polarity * s * sentiment[g])`` with ``s = +1`` for ``y = 1`` and ``-1`` for ``y = 0``,
     then a synonym within the group by ``vocab.synonym_freq``, independently of the class.
     Returns ``(tokens, labels)`` with ``tokens`` of shape ``(n_docs, length)``.
+
+    ``artifact_groups`` > 0 gives the corpus a spurious correlation: the last ``artifact_groups``
+    groups (neutral in meaning) get the extra factor ``exp(artifact_strength * s)``, so they turn
+    up more often in positive documents than in negative ones without carrying any sentiment (a
+    dataset artifact, like a director's name in film reviews). The defaults leave them neutral.
     """
     _check_vocab(vocab)
     n_docs = positive_int(n_docs, "n_docs")
     length = positive_int(length, "length")
     polarity = float(finite_array(polarity, "polarity"))
+    n_neutral = int(np.sum(vocab.sentiment == 0))
+    artifact_groups = int_in_range(artifact_groups, "artifact_groups", 0, n_neutral)
+    artifact_strength = float(finite_array(artifact_strength, "artifact_strength"))
+    artifact = np.zeros(vocab.n_groups)
+    if artifact_groups:
+        artifact[vocab.n_groups - artifact_groups :] = artifact_strength
     rng = generator(rng)
     labels = rng.permutation(np.arange(n_docs) % 2)
     sign = np.where(labels == 1, 1.0, -1.0)
     tokens = np.empty((n_docs, length), dtype=np.int64)
     for cls_sign in (1.0, -1.0):
         rows = np.flatnonzero(sign == cls_sign)
-        weights = np.exp(polarity * cls_sign * vocab.sentiment)
+        weights = np.exp(cls_sign * (polarity * vocab.sentiment + artifact))
         groups = rng.choice(vocab.n_groups, size=(rows.size, length), p=weights / weights.sum())
         synonym = rng.choice(vocab.group_size, size=(rows.size, length), p=vocab.synonym_freq)
         tokens[rows] = groups * vocab.group_size + synonym
@@ -453,6 +477,7 @@ def red_team_search(
     batch: int = 200,
     learning_rate: float = 0.3,
     floor: float = 0.02,
+    kl_weight: float = 0.0,
 ) -> dict[str, NDArray[np.float64]]:
     """Simulate an automated red team that learns which prompt attributes make a target fail.
 
@@ -462,7 +487,10 @@ def red_team_search(
     first); after each round it moves ``p`` toward the mean of the cases that succeeded,
     ``p <- (1 - learning_rate) p + learning_rate * mean(successes)``, clipped to
     ``[floor, 1 - floor]`` (the cross-entropy method). ``learning_rate = 0`` is pure zero-shot
-    sampling.
+    sampling. ``kl_weight`` in [0, 1] mixes the initial distribution (0.5 for every attribute)
+    into the target of each update, ``(1 - kl_weight) * mean(successes) + kl_weight * 0.5``: the
+    analogue of the KL penalty towards the initial red-team model in Perez et al.'s RL set-up
+    (0, the default, is the plain update; 1 never moves away from zero-shot sampling).
 
     Returns per-round arrays: ``success_rate`` (share of the batch that made the target fail),
     ``diversity`` (mean pairwise Hamming distance between successful cases, divided by the
@@ -478,6 +506,7 @@ def red_team_search(
     batch = int_in_range(batch, "batch", 2, None)
     lr = float(probabilities(learning_rate, "learning_rate"))
     floor = float(probabilities(floor, "floor"))
+    kl = float(probabilities(kl_weight, "kl_weight"))
     if floor >= 0.5:
         raise ValueError(f"floor must be < 0.5 (allowed range: 0 <= floor < 0.5); got {floor}")
     d = effects.size
@@ -500,6 +529,318 @@ def red_team_search(
         seen.update(np.packbits(w).tobytes() for w in wins)
         unique[r] = len(seen)
         if wins.shape[0] > 0 and lr > 0:
-            p = np.clip((1 - lr) * p + lr * wins.mean(axis=0), floor, 1 - floor)
+            target = (1 - kl) * wins.mean(axis=0) + kl * 0.5
+            p = np.clip((1 - lr) * p + lr * target, floor, 1 - floor)
     return {"success_rate": success_rate, "diversity": diversity, "unique": unique}
 
+
+
+# --------------------------------------------------------------------------------------
+# A small nonlinear victim over token sequences, and suffix attacks against it
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MLPBoW:
+    """A one-hidden-layer network over a token sequence, in plain NumPy.
+
+    The sequence is read as the mean of its one-hot rows (its token frequencies ``bow(x)``);
+    ``h = tanh(bow(x) @ w_in + b_in)`` and the logit of class 1 is ``h @ w_out + b_out``. Because
+    of the ``tanh`` the effect of a token depends on the rest of the sequence, unlike in
+    :class:`LogisticBoW`. Inputs may be token ids ``(n, T)`` or token distributions
+    ``(n, T, n_tokens)`` (one-hot rows for real text, soft rows for a relaxed attack).
+    """
+
+    w_in: NDArray[np.float64]
+    b_in: NDArray[np.float64]
+    w_out: NDArray[np.float64]
+    b_out: float
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.w_in.shape[0])
+
+    def logits(self, tokens: object) -> NDArray[np.float64]:
+        """The logit of class 1 for each sequence of token ids (shape ``(n, T)`` or ``(T,)``)."""
+        x = _check_tokens(tokens, self.n_tokens)
+        hid = np.tanh(self.w_in[np.atleast_2d(x)].mean(axis=1) + self.b_in)
+        out = hid @ self.w_out + self.b_out
+        return out[0] if x.ndim == 1 else out
+
+    def predict_proba(self, tokens: object) -> NDArray[np.float64]:
+        return expit(self.logits(tokens))
+
+    def predict(self, tokens: object) -> NDArray[np.int64]:
+        return (self.logits(tokens) > 0).astype(np.int64)
+
+    def loss_and_grad(self, x: NDArray, target: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``-log p(target | x)`` per sequence and its gradient with respect to the input rows.
+
+        ``x`` holds token ids ``(n, T)`` or token distributions ``(n, T, n_tokens)``; the gradient
+        has shape ``(n, T, n_tokens)`` (the same row at every position, as the network averages
+        the rows before anything else). This is what HotFlip, UAT, AutoPrompt and GCG read their
+        candidate tokens from.
+        """
+        pooled = self.w_in[x].mean(axis=1) if x.ndim == 2 else (x @ self.w_in).mean(axis=1)
+        hid = np.tanh(pooled + self.b_in)
+        sign = 1.0 if target == 1 else -1.0
+        margin = sign * (hid @ self.w_out + self.b_out)
+        dpooled = (-sign * expit(-margin))[:, None] * self.w_out * (1.0 - hid**2)
+        row = dpooled @ self.w_in.T / x.shape[1]
+        return -log_expit(margin), np.repeat(row[:, None, :], x.shape[1], axis=1)
+
+
+    def suffix_loss(self, prompts: NDArray[np.int64], suffixes: NDArray, target: int) -> NDArray[np.float64]:
+        """``-log p(target | [prompt; suffix])`` for every candidate suffix and prompt, shape ``(B, n)``.
+
+        ``prompts`` are token ids ``(n, T)``; ``suffixes`` are token ids ``(B, m)`` or token
+        distributions ``(B, m, n_tokens)``. (Unchecked: the attack functions check their input.)
+        """
+        total = prompts.shape[1] + suffixes.shape[1]
+        p_sum = self.w_in[prompts].sum(axis=1)
+        s_sum = self.w_in[suffixes].sum(axis=1) if suffixes.ndim == 2 else (suffixes @ self.w_in).sum(axis=1)
+        hid = np.tanh((p_sum[None] + s_sum[:, None]) / total + self.b_in)
+        sign = 1.0 if target == 1 else -1.0
+        return -log_expit(sign * (hid @ self.w_out + self.b_out))
+
+    def suffix_grad(self, prompts: NDArray[np.int64], suffixes: NDArray, target: int) -> NDArray[np.float64]:
+        """Gradient of the prompt-averaged suffix loss with respect to each suffix's input rows,
+        shape ``(B, m, n_tokens)`` (the same row at every position: the network averages its rows)."""
+        total = prompts.shape[1] + suffixes.shape[1]
+        p_sum = self.w_in[prompts].sum(axis=1)
+        s_sum = self.w_in[suffixes].sum(axis=1) if suffixes.ndim == 2 else (suffixes @ self.w_in).sum(axis=1)
+        hid = np.tanh((p_sum[None] + s_sum[:, None]) / total + self.b_in)
+        sign = 1.0 if target == 1 else -1.0
+        margin = sign * (hid @ self.w_out + self.b_out)
+        dpooled = (-sign * expit(-margin))[..., None] * self.w_out * (1.0 - hid**2)
+        row = dpooled.mean(axis=1) @ self.w_in.T / total
+        return np.repeat(row[:, None, :], suffixes.shape[1], axis=1)
+
+
+def train_mlp_bow(
+    tokens: object,
+    labels: object,
+    n_tokens: int,
+    rng: np.random.Generator,
+    *,
+    hidden: int = 16,
+    steps: int = 120,
+    learning_rate: float = 0.08,
+    l2: float = 1e-3,
+) -> MLPBoW:
+    """Train an :class:`MLPBoW` by full-batch Adam on mean log loss + ``l2 * |weights|^2 / 2``.
+
+    ``rng`` draws the initial weights, so two generators give two independently initialised
+    victims (train them on independent samples as well for fully independent victims).
+    """
+    n_tokens = positive_int(n_tokens, "n_tokens")
+    docs = _check_tokens(tokens, n_tokens)
+    if docs.ndim != 2:
+        raise ValueError(f"tokens must have shape (n_docs, length); got {docs.shape}")
+    y = _labels(labels, docs.shape[0])
+    rng = generator(rng)
+    hidden, steps = positive_int(hidden, "hidden"), positive_int(steps, "steps")
+    lr, l2 = positive_scalar(learning_rate, "learning_rate"), positive_scalar(l2, "l2")
+    freq = csr_matrix(bag_of_words(docs, n_tokens))  # sparse: a document holds few distinct tokens
+    return _train_mlp_bow(freq, y, rng, hidden, steps, lr, l2)
+
+
+def _train_mlp_bow(freq, y, rng, hidden, steps, lr, l2) -> MLPBoW:
+    n, v = freq.shape
+    params = [rng.normal(0, 0.1, (v, hidden)), np.zeros(hidden), rng.normal(0, 1 / np.sqrt(hidden), hidden), np.zeros(1)]
+    mom = [np.zeros_like(p) for p in params]
+    sq = [np.zeros_like(p) for p in params]
+    sign = 2.0 * y - 1.0
+    for step in range(1, steps + 1):
+        w_in, b_in, w_out, b_out = params
+        hid = np.tanh(freq @ w_in + b_in)
+        dlogit = -sign * expit(-sign * (hid @ w_out + b_out[0])) / n
+        dpre = dlogit[:, None] * w_out * (1.0 - hid**2)
+        grads = [freq.T @ dpre + l2 * w_in, dpre.sum(axis=0), hid.T @ dlogit + l2 * w_out, np.array([dlogit.sum()])]
+        for i, g in enumerate(grads):
+            mom[i] = 0.9 * mom[i] + 0.1 * g
+            sq[i] = 0.999 * sq[i] + 0.001 * g**2
+            params[i] = params[i] - lr * (mom[i] / (1 - 0.9**step)) / (np.sqrt(sq[i] / (1 - 0.999**step)) + 1e-8)
+    return MLPBoW(params[0], params[1], params[2], float(params[3][0]))
+
+
+# ---- searching for an adversarial suffix ---------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SuffixSearch:
+    """The outcome of a suffix search: the best suffix found, and the best loss after each
+    iteration against the number of model evaluations spent so far (a gradient counts as one
+    evaluation, each exactly scored candidate as one)."""
+
+    suffix: NDArray[np.int64]
+    loss: float
+    evaluations: NDArray[np.int64]
+    best_loss: NDArray[np.float64]
+
+
+def _gcg(loss_fn, grad_fn, suffix, allowed, n_iter, top_k, batch, rng):
+    """Greedy coordinate gradient (Zou et al. 2023): shortlist by gradient, then score exactly."""
+    best, best_loss = suffix.copy(), float(loss_fn(suffix[None])[0])
+    evals, trace, spent = [], [], 1
+    for _ in range(n_iter):
+        grad = grad_fn(suffix[None])[0][:, allowed]  # (m, |allowed|): d loss / d one-hot
+        top = allowed[np.argsort(grad, axis=1)[:, :top_k]]  # k most loss-reducing tokens per slot
+        pos = rng.integers(0, suffix.size, batch)  # B candidates, each one random single swap
+        cands = np.repeat(suffix[None], batch, axis=0)
+        cands[np.arange(batch), pos] = top[pos, rng.integers(0, top_k, batch)]
+        losses = loss_fn(cands)  # the exact (expensive) step
+        suffix = cands[np.argmin(losses)]  # move to the best candidate, even if worse
+        spent += 1 + batch
+        if losses.min() < best_loss:
+            best, best_loss = suffix.copy(), float(losses.min())
+        evals.append(spent)
+        trace.append(best_loss)
+    return best, best_loss, np.array(evals), np.array(trace)
+
+
+def _autoprompt(loss_fn, grad_fn, suffix, allowed, n_iter, top_k, batch, rng):
+    """AutoPrompt's step (Shin et al. 2020): one slot per step, its top candidates all scored."""
+    loss = float(loss_fn(suffix[None])[0])
+    evals, trace, spent = [], [], 1
+    for _ in range(n_iter):
+        pos = rng.integers(0, suffix.size)
+        grad = grad_fn(suffix[None])[0, pos, allowed]
+        cands = np.repeat(suffix[None], batch, axis=0)
+        cands[:, pos] = allowed[np.argsort(grad)[:batch]]
+        losses = loss_fn(cands)
+        spent += 1 + batch
+        if losses.min() < loss:  # keep the swap only if it helps
+            suffix, loss = cands[np.argmin(losses)], float(losses.min())
+        evals.append(spent)
+        trace.append(loss)
+    return suffix, loss, np.array(evals), np.array(trace)
+
+
+def _random_search(loss_fn, suffix, allowed, n_iter, batch, rng):
+    """The gradient-free baseline: B random single swaps per step, keep the best if it helps."""
+    loss = float(loss_fn(suffix[None])[0])
+    evals, trace, spent = [], [], 1
+    for _ in range(n_iter):
+        cands = np.repeat(suffix[None], batch, axis=0)
+        cands[np.arange(batch), rng.integers(0, suffix.size, batch)] = rng.choice(allowed, batch)
+        losses = loss_fn(cands)
+        spent += batch
+        if losses.min() < loss:
+            suffix, loss = cands[np.argmin(losses)], float(losses.min())
+        evals.append(spent)
+        trace.append(loss)
+    return suffix, loss, np.array(evals), np.array(trace)
+
+
+def _gbda(loss_fn, grad_fn, n_tokens, suffix_len, allowed, n_iter, samples, tau, lr, rng):
+    """GBDA (Guo et al. 2021): a Gumbel-softmax relaxation of the token choice, trained by Adam."""
+    theta = np.zeros((suffix_len, allowed.size))
+    mom, sq = np.zeros_like(theta), np.zeros_like(theta)
+    best, best_loss, evals, trace, spent = None, np.inf, [], [], 0
+    for step in range(1, n_iter + 1):
+        noisy = theta + rng.gumbel(size=(samples, *theta.shape))
+        soft = np.exp((noisy - noisy.max(axis=-1, keepdims=True)) / tau)
+        soft /= soft.sum(axis=-1, keepdims=True)  # Gumbel-softmax sample, (S, m, |allowed|)
+        rows = np.zeros((samples, suffix_len, n_tokens))
+        rows[..., allowed] = soft
+        g = grad_fn(rows)[..., allowed]  # d loss / d soft rows
+        g_theta = (soft * (g - (g * soft).sum(axis=-1, keepdims=True)) / tau).mean(axis=0)
+        mom, sq = 0.9 * mom + 0.1 * g_theta, 0.999 * sq + 0.001 * g_theta**2
+        theta -= lr * (mom / (1 - 0.9**step)) / (np.sqrt(sq / (1 - 0.999**step)) + 1e-8)
+        hard = allowed[noisy.argmax(axis=-1)]  # the matching discrete samples (Gumbel-max)
+        losses = loss_fn(hard)
+        spent += 2 * samples
+        if losses.min() < best_loss:
+            best, best_loss = hard[np.argmin(losses)].copy(), float(losses.min())
+        evals.append(spent)
+        trace.append(best_loss)
+    return best, best_loss, np.array(evals), np.array(trace)
+
+
+def _suffix_args(models, prompts, target, allowed, suffix_len, rng):
+    if isinstance(models, MLPBoW):
+        models = [models]
+    if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, MLPBoW) for m in models):
+        raise TypeError("models must be an MLPBoW or a non-empty list of MLPBoW (see train_mlp_bow)")
+    n_tokens = models[0].n_tokens
+    if any(m.n_tokens != n_tokens for m in models):
+        raise ValueError("models must all have the same vocabulary size")
+    prompts = _check_tokens(prompts, n_tokens, "prompts")
+    if prompts.ndim != 2:
+        raise ValueError(f"prompts must have shape (n_prompts, length); got {prompts.shape}")
+    target = int_in_range(target, "target", 0, 1)
+    allowed = np.unique(_check_tokens(allowed, n_tokens, "allowed"))
+    if allowed.ndim != 1 or allowed.size < 2:
+        raise ValueError(f"allowed must be a 1-D array of at least 2 distinct token ids; got {allowed.size}")
+    suffix_len = positive_int(suffix_len, "suffix_len")
+    rng = generator(rng)
+
+    def loss_fn(suffixes):  # mean loss over the prompts, summed over the models
+        return sum(m.suffix_loss(prompts, suffixes, target).mean(axis=1) for m in models)
+
+    def grad_fn(suffixes):
+        return sum(m.suffix_grad(prompts, suffixes, target) for m in models)
+
+    return loss_fn, grad_fn, n_tokens, allowed, suffix_len, rng
+
+
+def suffix_attack(
+    models: object,
+    prompts: object,
+    target: int,
+    allowed: object,
+    suffix_len: int,
+    rng: np.random.Generator,
+    *,
+    method: str = "gcg",
+    n_iter: int = 40,
+    top_k: int = 8,
+    batch: int = 16,
+    samples: int = 8,
+    tau: float = 1.0,
+    learning_rate: float = 0.3,
+) -> SuffixSearch:
+    """Search for one suffix of ``suffix_len`` tokens from ``allowed`` that, appended to every
+    prompt, drives the models towards class ``target`` (a universal trigger when ``prompts`` holds
+    many prompts; GCG's multi-model attack when ``models`` holds several).
+
+    ``method`` is ``"gcg"`` (top-``k`` gradient shortlist per slot, ``batch`` random single swaps
+    scored exactly), ``"autoprompt"`` (one random slot per step, its ``batch`` best gradient
+    candidates scored exactly), ``"random"`` (``batch`` random swaps, no gradient) or ``"gbda"``
+    (Gumbel-softmax relaxation with ``samples`` samples per step at temperature ``tau``). The
+    suffix starts as ``suffix_len`` copies of ``allowed[0]`` (GBDA starts from a uniform
+    distribution instead).
+    """
+    loss_fn, grad_fn, n_tokens, allowed, m, rng = _suffix_args(models, prompts, target, allowed, suffix_len, rng)
+    n_iter = positive_int(n_iter, "n_iter")
+    batch = positive_int(batch, "batch")
+    top_k = int_in_range(top_k, "top_k", 1, allowed.size)
+    start = np.full(m, allowed[0])
+    if method == "gcg":
+        out = _gcg(loss_fn, grad_fn, start, allowed, n_iter, top_k, batch, rng)
+    elif method == "autoprompt":
+        out = _autoprompt(loss_fn, grad_fn, start, allowed, n_iter, top_k, min(batch, allowed.size), rng)
+    elif method == "random":
+        out = _random_search(loss_fn, start, allowed, n_iter, batch, rng)
+    elif method == "gbda":
+        samples = positive_int(samples, "samples")
+        tau, lr = positive_scalar(tau, "tau"), positive_scalar(learning_rate, "learning_rate")
+        out = _gbda(loss_fn, grad_fn, n_tokens, m, allowed, n_iter, samples, tau, lr, rng)
+    else:
+        raise ValueError(f"method must be one of 'gcg', 'autoprompt', 'random', 'gbda'; got {method!r}")
+    suffix, loss, evals, trace = out
+    return SuffixSearch(np.asarray(suffix, dtype=np.int64), float(loss), evals, trace)
+
+
+def suffix_success(model: object, prompts: object, suffix: object, target: int) -> float:
+    """Share of ``prompts`` that ``model`` assigns to class ``target`` once ``suffix`` is appended."""
+    if not isinstance(model, (MLPBoW, LogisticBoW)):
+        raise TypeError(f"model must be an MLPBoW or a LogisticBoW; got {type(model).__name__}")
+    prompts = _check_tokens(prompts, model.n_tokens, "prompts")
+    suffix = _check_tokens(suffix, model.n_tokens, "suffix")
+    if prompts.ndim != 2 or suffix.ndim != 1:
+        raise ValueError(f"prompts must be 2-D and suffix 1-D; got shapes {prompts.shape} and {suffix.shape}")
+    target = int_in_range(target, "target", 0, 1)
+    seqs = np.hstack([prompts, np.repeat(suffix[None], prompts.shape[0], axis=0)])
+    return float(np.mean(model.predict(seqs) == target))
