@@ -678,7 +678,9 @@ def train_softmax(
         order = rng.permutation(n)
         for start in range(0, n, batch):
             idx = order[start : start + batch]
-            p = softmax(xb[idx] @ w, axis=1)
+            z = xb[idx] @ w
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
             grad = xb[idx].T @ (p - onehot[idx]) / idx.size + l2 * w
             w -= lr * grad
         history[t] = xb @ w
