@@ -17,7 +17,11 @@ The numerical core of the human-data chapter:
   under the margin (Pleiss et al. 2020), noisy cross-validation (Chen et al. 2019), and a
   rank-based AUC to score how well a statistic finds the flipped labels;
 * influence functions for L2-regularised logistic regression, with exact leave-one-out
-  refits to check them against (Koh and Liang 2017).
+  refits to check them against (Koh and Liang 2017), and self-influence for softmax
+  regression with its own leave-one-out check;
+* MACE fitted by EM (Hovy et al. 2013), a trust-weighted vote, random subsets of raters
+  per item, and random Fourier features (Rahimi and Recht 2007) that let the softmax
+  regression bend its boundaries.
 
 Labels are integers ``0 .. n_classes - 1``; a missing label in an items-by-raters array is
 ``-1``. Every public function checks its input and raises ``TypeError`` or ``ValueError``
