@@ -684,3 +684,140 @@ def test_self_consistency_scores_its_vote_with_the_same_rule():
 def test_vote_shares_rejects_what_is_not_a_count_table(bad):
     with pytest.raises(ValueError, match="counts must be a 2-d array of non-negative integers"):
         ag.vote_shares(bad)
+
+
+# --------------------------------------------------------------------------------------
+# raters per item, MACE by EM, weighted vote
+# --------------------------------------------------------------------------------------
+@FAST
+@given(st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_assign_raters_keeps_exactly_r_labels_per_item(r, seed):
+    rng = np.random.default_rng(seed)
+    full = rng.integers(0, 3, (40, 6))
+    kept = ag.assign_raters(full, r, np.random.default_rng(seed + 1))
+    assert np.all((kept != M).sum(axis=1) == r)
+    assert np.all((kept == full) | (kept == M))
+
+
+def test_assign_raters_rejects_bad_input():
+    full = np.zeros((5, 3), dtype=int)
+    with pytest.raises(ValueError, match="raters_per_item"):
+        ag.assign_raters(full, 4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="raters_per_item"):
+        ag.assign_raters(full, 0, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng"):
+        ag.assign_raters(full, 2, 0)
+    with pytest.raises(ValueError, match="labels"):
+        ag.assign_raters(np.zeros(5), 1, np.random.default_rng(0))
+
+
+def _mace_data(thetas, xis, n_items, seed):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, len(xis[0]), n_items)
+    conf = np.stack([ag.mace_confusion(t, x) for t, x in zip(thetas, xis)])
+    return truth, ag.simulate_annotations(truth, conf, rng)
+
+
+def test_mace_em_recovers_trust_and_finds_the_spammer():
+    thetas = [0.9, 0.8, 0.7, 0.6, 0.0]
+    xis = [np.full(3, 1 / 3)] * 4 + [np.array([0.8, 0.1, 0.1])]
+    truth, labels = _mace_data(thetas, xis, 4000, seed=1)
+    fit = ag.mace_em(labels, 3)
+    assert np.allclose(fit.theta, thetas, atol=0.04)
+    assert np.allclose(fit.xi[-1], xis[-1], atol=0.05)
+    assert np.mean(fit.posterior.argmax(1) == truth) > 0.97
+
+
+def test_mace_em_posterior_is_the_product_of_the_implied_confusions():
+    # Independent derivation: P(T = c | labels) ∝ prod_j C_j[c, a_ij] with C_j = mace_confusion(theta_j, xi_j)
+    truth, labels = _mace_data([0.8, 0.6, 0.3], [np.full(3, 1 / 3)] * 3, 300, seed=2)
+    labels[::3, 1] = M
+    fit = ag.mace_em(labels, 3)
+    for i in range(0, 300, 37):
+        p = np.ones(3)
+        for j in range(3):
+            if labels[i, j] != M:
+                p *= ag.mace_confusion(fit.theta[j], fit.xi[j])[:, labels[i, j]]
+        assert np.allclose(fit.posterior[i], p / p.sum(), atol=1e-9)
+    assert np.allclose(fit.confusion[1], ag.mace_confusion(fit.theta[1], fit.xi[1]))
+
+
+def test_mace_em_rejects_bad_input():
+    labels = np.array([[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="labels"):
+        ag.mace_em(np.array([[0, 3]]), 3)
+    with pytest.raises(ValueError, match="n_classes"):
+        ag.mace_em(labels, 1)
+    with pytest.raises(ValueError, match="smoothing"):
+        ag.mace_em(labels, 2, smoothing=0)
+    with pytest.raises(ValueError, match="max_iter"):
+        ag.mace_em(labels, 2, max_iter=0)
+
+
+def test_weighted_vote_by_hand():
+    labels = np.array([[0, 1, 1], [2, 2, 0], [M, M, M], [1, M, 0]])
+    weights = np.array([3.0, 1.0, 1.0])
+    # item 0: class 0 weight 3 vs class 1 weight 2; item 1: class 2 weight 4; item 3: 1 vs 3 -> 1
+    assert ag.weighted_vote(labels, weights, 3).tolist() == [0, 2, M, 1]
+    assert ag.weighted_vote(labels, np.ones(3), 3).tolist() == [1, 2, M, 0]
+
+
+def test_weighted_vote_rejects_bad_input():
+    labels = np.array([[0, 1]])
+    with pytest.raises(ValueError, match="weights"):
+        ag.weighted_vote(labels, [1.0, -1.0], 2)
+    with pytest.raises(ValueError, match="weights"):
+        ag.weighted_vote(labels, [1.0, 1.0, 1.0], 2)
+
+
+# --------------------------------------------------------------------------------------
+# random Fourier features, self-influence
+# --------------------------------------------------------------------------------------
+def test_random_fourier_features_approximate_the_gaussian_kernel():
+    x = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 1.0]])
+    phi = ag.random_fourier_features(x, 40000, 0.8, np.random.default_rng(0))
+    assert phi.shape == (3, 40000)
+    assert np.all(np.abs(phi) <= np.sqrt(2 / 40000) + 1e-15)
+    sq = np.sum((x[:, None] - x[None]) ** 2, axis=2)
+    assert np.allclose(phi @ phi.T, np.exp(-sq / (2 * 0.8**2)), atol=0.02)
+
+
+def test_random_fourier_features_reject_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="length_scale"):
+        ag.random_fourier_features(np.zeros((2, 2)), 5, 0.0, rng)
+    with pytest.raises(ValueError, match="n_features"):
+        ag.random_fourier_features(np.zeros((2, 2)), 0, 1.0, rng)
+    with pytest.raises(ValueError, match="features"):
+        ag.random_fourier_features(np.zeros(3), 5, 1.0, rng)
+
+
+def _small_softmax_problem(seed, n=60):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = np.array([[0, 2], [-2, -1], [2, -1]])[y] + rng.normal(0, 1.0, (n, 2))
+    y[:4] = (y[:4] + 1) % 3  # four wrong labels
+    return x, y
+
+
+def test_self_influence_predicts_leave_one_out_and_is_nonnegative():
+    x, y = _small_softmax_problem(3)
+    predicted = ag.self_influence(x, y, 3, l2=0.05)
+    idx = np.arange(0, 60, 3)
+    actual = ag.leave_one_out_self_loss(x, y, 3, 0.05, idx)
+    assert np.all(predicted >= 0) and np.all(actual >= 0)
+    # first order in 1/n: close, and the refit always raises the removed point's loss at least as much
+    assert np.allclose(predicted[idx], actual, rtol=0.35, atol=2e-3)
+    assert np.corrcoef(predicted[idx], actual)[0, 1] > 0.98
+    # the four wrong labels have the largest self-influence
+    assert set(np.argsort(-predicted)[:4]) == {0, 1, 2, 3}
+
+
+def test_self_influence_rejects_bad_input():
+    x, y = _small_softmax_problem(0, n=10)
+    with pytest.raises(ValueError, match="l2"):
+        ag.self_influence(x, y, 3, l2=0.0)
+    with pytest.raises(ValueError, match="labels"):
+        ag.self_influence(x, y + 3, 3, l2=0.1)
+    with pytest.raises(ValueError, match="indices"):
+        ag.leave_one_out_self_loss(x, y, 3, 0.1, [10])

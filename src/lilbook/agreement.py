@@ -17,7 +17,11 @@ The numerical core of the human-data chapter:
   under the margin (Pleiss et al. 2020), noisy cross-validation (Chen et al. 2019), and a
   rank-based AUC to score how well a statistic finds the flipped labels;
 * influence functions for L2-regularised logistic regression, with exact leave-one-out
-  refits to check them against (Koh and Liang 2017).
+  refits to check them against (Koh and Liang 2017), and self-influence for softmax
+  regression with its own leave-one-out check;
+* MACE fitted by EM (Hovy et al. 2013), a trust-weighted vote, random subsets of raters
+  per item, and random Fourier features (Rahimi and Recht 2007) that let the softmax
+  regression bend its boundaries.
 
 Labels are integers ``0 .. n_classes - 1``; a missing label in an items-by-raters array is
 ``-1``. Every public function checks its input and raises ``TypeError`` or ``ValueError``
@@ -68,6 +72,13 @@ __all__ = [
     "mace_confusion",
     "majority_vote",
     "vote_shares",
+    "MaceFit",
+    "assign_raters",
+    "leave_one_out_self_loss",
+    "mace_em",
+    "random_fourier_features",
+    "self_influence",
+    "weighted_vote",
     "noisy_cross_validation",
     "simulate_annotations",
     "simulate_crowd",
@@ -671,7 +682,9 @@ def train_softmax(
         order = rng.permutation(n)
         for start in range(0, n, batch):
             idx = order[start : start + batch]
-            p = softmax(xb[idx] @ w, axis=1)
+            z = xb[idx] @ w
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
             grad = xb[idx].T @ (p - onehot[idx]) / idx.size + l2 * w
             w -= lr * grad
         history[t] = xb @ w
@@ -932,3 +945,230 @@ def leave_one_out_test_loss(
             for j in range(n)
         ]
     )
+
+
+# --------------------------------------------------------------------------------------
+# raters assigned to items, and MACE fitted by EM (Hovy et al. 2013)
+# --------------------------------------------------------------------------------------
+def assign_raters(
+    labels: ArrayLike, raters_per_item: int, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """Keep the labels of a uniformly random subset of ``raters_per_item`` raters per item.
+
+    ``labels`` is a complete items-by-raters array (as from :func:`simulate_annotations`);
+    every other label is replaced by ``-1`` (missing). ``1 <= raters_per_item <= n_raters``.
+    """
+    arr = _int_array(labels, "labels")
+    if arr.ndim != 2:
+        raise ValueError(f"labels must be a 2-D items-by-raters array; got shape {arr.shape}")
+    r = int_in_range(raters_per_item, "raters_per_item", 1, arr.shape[1])
+    rng = generator(rng)
+    chosen = np.argsort(rng.random(arr.shape), axis=1) < r
+    return np.where(chosen, arr, MISSING).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class MaceFit:
+    """What :func:`mace_em` estimates: posteriors over true labels, ``theta``, ``xi``."""
+
+    posterior: NDArray[np.float64]
+    theta: NDArray[np.float64]
+    xi: NDArray[np.float64]
+
+    @property
+    def confusion(self) -> NDArray[np.float64]:
+        """The Dawid-Skene confusion matrix each rater's MACE parameters imply."""
+        k = self.xi.shape[1]
+        return self.theta[:, None, None] * np.eye(k) + (1 - self.theta)[:, None, None] * self.xi[:, None, :]
+
+
+def mace_em(
+    labels: ArrayLike,
+    n_classes: int,
+    max_iter: int = 200,
+    tol: float = 1e-6,
+    smoothing: float = 0.5,
+) -> MaceFit:
+    """Fit MACE (Hovy et al. 2013) by EM: per rater a trust ``theta_j`` and a spam distribution ``xi_j``.
+
+    The model: ``T_i ~ Uniform``; rater ``j`` copies ``T_i`` with probability ``theta_j`` and
+    otherwise draws a label from ``xi_j``, whatever the item. ``smoothing`` is the fixed
+    pseudo-count the paper adds to the expected counts before normalising. EM starts from the
+    vote shares and ``theta = 0.5``, ``xi`` uniform.
+
+    Parameters
+    ----------
+    labels : array of int, shape (n_items, n_raters); ``-1`` marks a missing label.
+    n_classes : int (>= 2); max_iter : int (>= 1); tol : float (> 0); smoothing : float (> 0).
+    """
+    k = _check_n_classes(n_classes)
+    arr = _check_label_matrix(labels, "labels", k)
+    max_iter = positive_int(max_iter, "max_iter")
+    tol = positive_scalar(tol, "tol")
+    smoothing = positive_scalar(smoothing, "smoothing")
+    return _mace_em(arr, k, max_iter, tol, smoothing)
+
+
+def _mace_em(
+    labels: NDArray[np.int64], k: int, max_iter: int, tol: float, delta: float
+) -> MaceFit:
+    """EM for MACE on ``labels[item, rater]`` (-1 missing), ``delta`` added to every count."""
+    n_items, n_raters = labels.shape
+    item, rater = np.nonzero(labels != MISSING)  # one entry per observed label
+    a = labels[item, rater]
+    votes = np.bincount(item * k + a, minlength=n_items * k).reshape(n_items, k)
+    post = (votes + 1e-3) / (votes + 1e-3).sum(axis=1, keepdims=True)
+    theta, xi = np.full(n_raters, 0.5), np.full((n_raters, k), 1.0 / k)
+    for _ in range(max_iter):
+        # E-step, part 1: P(rater copied the truth | item's labels), per observed label
+        th, spam_a = theta[rater], (1 - theta[rater]) * xi[rater, a]
+        honest = post[item, a] * th / (th + spam_a)
+        # M-step: the expected counts plus delta, normalised
+        theta = (np.bincount(rater, honest, n_raters) + delta) / (
+            np.bincount(rater, None, n_raters) + 2 * delta)
+        xi = np.bincount(rater * k + a, 1 - honest, n_raters * k).reshape(n_raters, k) + delta
+        xi /= xi.sum(axis=1, keepdims=True)
+        # E-step, part 2: log P(labels | T_i = c) = sum_j log(theta_j [a_ij = c] + (1 - theta_j) xi_j[a_ij])
+        th, spam_a = theta[rater], (1 - theta[rater]) * xi[rater, a]
+        log_like = np.bincount(item, np.log(spam_a), n_items)[:, None] + np.bincount(
+            item * k + a, np.log1p(th / spam_a), n_items * k).reshape(n_items, k)
+        new = softmax(log_like, axis=1)
+        change, post = np.max(np.abs(new - post)), new
+        if change < tol:
+            break
+    return MaceFit(posterior=post, theta=theta, xi=xi)
+
+
+def weighted_vote(
+    labels: ArrayLike, weights: ArrayLike, n_classes: int
+) -> NDArray[np.int64]:
+    """Each item's label with the largest total rater weight (ties to the smallest label).
+
+    With MACE's ``theta`` as ``weights`` this is the trust-weighted vote; ``-1`` for items
+    nobody labelled.
+    """
+    k = _check_n_classes(n_classes)
+    arr = _check_label_matrix(labels, "labels", k)
+    w = nonnegative(weights, "weights")
+    if w.shape != (arr.shape[1],):
+        raise ValueError(f"weights must have one entry per rater ({arr.shape[1]}); got shape {w.shape}")
+    seen = arr != MISSING
+    onehot = np.zeros(arr.shape + (k,))
+    onehot[seen, arr[seen]] = 1.0
+    totals = np.einsum("j,ijk->ik", w, onehot)
+    winner = np.argmax(totals, axis=1)
+    winner[seen.sum(axis=1) == 0] = MISSING
+    return winner.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# a model that can learn slowly: random Fourier features for train_softmax
+# --------------------------------------------------------------------------------------
+def random_fourier_features(
+    features: ArrayLike, n_features: int, length_scale: float, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """``sqrt(2 / D) cos(x W / length_scale + b)`` with ``W ~ N(0, 1)``, ``b ~ U(0, 2 pi)``.
+
+    A linear model on these ``D = n_features`` columns approximates a kernel machine with a
+    Gaussian kernel of the given length scale (Rahimi and Recht's construction), so a
+    softmax regression on them can bend its boundaries and, given time, fit wrong labels.
+    """
+    x = finite_array(features, "features")
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D examples-by-features array; got shape {x.shape}")
+    d = positive_int(n_features, "n_features")
+    scale = positive_scalar(length_scale, "length_scale")
+    rng = generator(rng)
+    w = rng.standard_normal((x.shape[1], d))
+    b = rng.uniform(0.0, 2.0 * np.pi, d)
+    return np.sqrt(2.0 / d) * np.cos(x @ w / scale + b)
+
+
+# --------------------------------------------------------------------------------------
+# self-influence for softmax regression (Koh and Liang 2017, section 5.4)
+# --------------------------------------------------------------------------------------
+def _softmax_grad_hess(xb, onehot, w, l2, n_norm):
+    """Gradient and Hessian of (1/n_norm) sum cross-entropy + l2/2 |W|^2, W flattened (d*k)."""
+    p = softmax(xb @ w, axis=1)
+    d, k = w.shape
+    grad = xb.T @ (p - onehot) / n_norm + l2 * w
+    s = np.einsum("ic,ce->ice", p, np.eye(k)) - np.einsum("ic,ie->ice", p, p)
+    xs = xb[:, :, None, None] * s[:, None, :, :]  # (i, a, c, e)
+    hess = np.tensordot(xs, xb, axes=(0, 0)).transpose(0, 1, 3, 2).reshape(d * k, d * k) / n_norm
+    return grad, hess + l2 * np.eye(d * k), p
+
+
+def _newton_softmax(xb, onehot, l2, n_norm, w0=None):
+    """Minimise (1/n_norm) sum cross-entropy + l2/2 |W|^2 by Newton's method."""
+    w = np.zeros((xb.shape[1], onehot.shape[1])) if w0 is None else w0.copy()
+    for _ in range(100):
+        grad, hess, _ = _softmax_grad_hess(xb, onehot, w, l2, n_norm)
+        step = np.linalg.solve(hess, grad.ravel()).reshape(w.shape)
+        w -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return w
+
+
+def _check_softmax_problem(features, labels, n_classes, l2):
+    k = _check_n_classes(n_classes)
+    x, y = _check_features_labels(features, labels, k)
+    l2 = positive_scalar(l2, "l2")
+    xb = np.hstack([x, np.ones((x.shape[0], 1))])
+    return xb, np.eye(k)[y], l2
+
+
+def self_influence(
+    features: ArrayLike, labels: ArrayLike, n_classes: int, l2: float
+) -> NDArray[np.float64]:
+    """Predicted rise of each training example's own loss if it were removed and the model refitted.
+
+    The model is L2-regularised softmax regression (weights fitted exactly by Newton's method);
+    the prediction is ``-(1/n) I_up,loss(z_i, z_i) = (1/n) g_i^T H^{-1} g_i`` with ``g_i`` the
+    gradient of example ``i``'s loss and ``H`` the Hessian of the training objective. Large
+    values mark examples the model fits only because they are in the training set.
+    """
+    xb, onehot, l2 = _check_softmax_problem(features, labels, n_classes, l2)
+    return _self_influence(xb, onehot, l2)
+
+
+def _self_influence(xb, onehot, l2):
+    """(1/n) g_i^T H^{-1} g_i for every training example, at the exact optimum."""
+    n = xb.shape[0]
+    w = _newton_softmax(xb, onehot, l2, n)
+    _, hess, p = _softmax_grad_hess(xb, onehot, w, l2, n)
+    # per-example gradient of the cross-entropy: outer(x_i, p_i - y_i), flattened
+    g = np.einsum("ia,ic->iac", xb, p - onehot).reshape(n, -1)
+    return np.einsum("ij,ij->i", g, np.linalg.solve(hess, g.T).T) / n
+
+
+def leave_one_out_self_loss(
+    features: ArrayLike,
+    labels: ArrayLike,
+    n_classes: int,
+    l2: float,
+    indices: ArrayLike,
+) -> NDArray[np.float64]:
+    """Actual rise of example ``i``'s loss when it is removed and the model refitted, for ``indices``.
+
+    The refit minimises ``(1/n) sum_{j != i} loss_j + l2/2 |W|^2``: the ``1/n`` of the full
+    objective is kept, so removal is exactly the ``epsilon = -1/n`` reweighting that
+    :func:`self_influence` linearises, and the two differ only by the first-order approximation.
+    """
+    xb, onehot, l2 = _check_softmax_problem(features, labels, n_classes, l2)
+    idx = _int_array(indices, "indices")
+    if idx.ndim != 1 or np.any(idx < 0) or np.any(idx >= xb.shape[0]):
+        raise ValueError(f"indices must be a 1-D array in range (0 <= indices <= {xb.shape[0] - 1})")
+    n = xb.shape[0]
+    w = _newton_softmax(xb, onehot, l2, n)
+
+    def own_loss(weights, i):
+        z = xb[i] @ weights
+        return float(np.logaddexp.reduce(z) - z @ onehot[i])
+
+    out = []
+    for i in idx:
+        keep = np.arange(n) != i
+        w_i = _newton_softmax(xb[keep], onehot[keep], l2, n, w0=w)
+        out.append(own_loss(w_i, i) - own_loss(w, i))
+    return np.array(out)
