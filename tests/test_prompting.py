@@ -687,3 +687,19 @@ def test_order_simulation_rejects_bad_input(kwargs, error):
     args.update(kwargs)
     with pytest.raises(error):
         pr.simulate_order_sensitivity(**args)
+
+
+def test_private_order_bias_by_hand():
+    onehot = np.array([[1.0, 0.0], [0.0, 1.0]])  # labels (0, 1), the second one last
+    lean = np.array([[0.0, 2.0], [0.0, 0.0]])
+    b = pr._order_bias_logits(onehot, lean, 2.0, 1.0, 0.5, np.zeros(2))
+    # majority 2 * (1/2, 1/2) = (1, 1); weights (0.5, 1): label 0 gets 0.5 * 1, label 1 gets
+    # 0.5 * 2 (first demo's lean) + 1 * 1 (recency of the last)
+    assert b == pytest.approx([1.5, 3.0])
+
+
+def test_private_prediction_entropies_by_hand():
+    g, loc = pr._prediction_entropies(np.array([[0.5, 0.5], [1.0, 0.0]]))
+    # both rows predict label 0 (ties go to the first): GlobalE 0; LocalE = (ln 2 + 0) / 2
+    assert g == pytest.approx(0.0)
+    assert loc == pytest.approx(math.log(2) / 2)

@@ -498,21 +498,12 @@ def order_bias_logits(
     numpy.ndarray, shape (n_labels,)
     """
     lean = _check_matrix(demo_lean, "demo_lean")
-    n_labels = lean.shape[1]
-    if n_labels < 2:
-        raise ValueError(f"demo_lean must have at least 2 columns (labels); got {n_labels}")
-    y = _labels(demo_labels, "demo_labels", n_labels)
-    if not (1 <= y.size <= 64) or lean.shape[0] != y.size:
-        raise ValueError(
-            f"demo_labels must hold 1 to 64 labels and demo_lean one row per label; "
-            f"got {y.size} labels and {lean.shape[0]} rows"
-        )
-    strengths = [_strength(majority, "majority"), _strength(recency, "recency")]
-    gamma = real_scalar(decay, "decay")
-    if not (0.0 <= gamma <= 1.0):
-        raise ValueError(f"decay must lie in [0, 1]; got {gamma!r}")
-    prior = _positive_prior(token_prior, n_labels)
-    return _order_bias_logits(np.eye(n_labels)[y], lean, *strengths, gamma, np.log(prior))
+    y = _check_ordered_labels(demo_labels, lean)
+    maj = _check_strength(majority, "majority")
+    rec = _check_strength(recency, "recency")
+    gamma = _check_decay(decay)
+    prior = _check_prior(token_prior, lean.shape[1])
+    return _order_bias_logits(np.eye(lean.shape[1])[y], lean, maj, rec, gamma, np.log(prior))
 
 
 def _order_bias_logits(
@@ -676,11 +667,9 @@ def simulate_order_sensitivity(
     probe = _check_matrix(probe_logits, "probe_logits", cols=n_labels)
     n_sets = int_in_range(n_sets, "n_sets", 1, 10_000)
     n_shots = int_in_range(n_shots, "n_shots", 1, 6)
-    strengths = [_strength(majority, "majority"), _strength(recency, "recency")]
-    gamma = real_scalar(decay, "decay")
-    if not (0.0 <= gamma <= 1.0):
-        raise ValueError(f"decay must lie in [0, 1]; got {gamma!r}")
-    log_prior = np.log(_positive_prior(token_prior, n_labels))
+    strengths = [_check_strength(majority, "majority"), _check_strength(recency, "recency")]
+    gamma = _check_decay(decay)
+    log_prior = np.log(_check_prior(token_prior, n_labels))
     sigmas = []
     for value, name in [(lean_scale, "lean_scale"), (cf_noise, "cf_noise")]:
         v = real_scalar(value, name)
@@ -708,14 +697,34 @@ def simulate_order_sensitivity(
     return OrderResult(perms, out[0], out[1], out[2], out[3], labels)
 
 
-def _strength(value: object, name: str) -> float:
+def _check_ordered_labels(demo_labels: object, lean: NDArray[np.float64]) -> NDArray[np.int64]:
+    n_labels = lean.shape[1]
+    if n_labels < 2:
+        raise ValueError(f"demo_lean must have at least 2 columns (labels); got {n_labels}")
+    y = _labels(demo_labels, "demo_labels", n_labels)
+    if not (1 <= y.size <= 64) or lean.shape[0] != y.size:
+        raise ValueError(
+            f"demo_labels must hold 1 to 64 labels and demo_lean one row per label; "
+            f"got {y.size} labels and {lean.shape[0]} rows"
+        )
+    return y
+
+
+def _check_strength(value: object, name: str) -> float:
     v = real_scalar(value, name)
     if not (0.0 <= v <= 50.0):
         raise ValueError(f"{name} must lie in [0, 50] (logit units); got {v!r}")
     return v
 
 
-def _positive_prior(token_prior: object, n_labels: int) -> NDArray[np.float64]:
+def _check_decay(decay: object) -> float:
+    gamma = real_scalar(decay, "decay")
+    if not (0.0 <= gamma <= 1.0):
+        raise ValueError(f"decay must lie in [0, 1]; got {gamma!r}")
+    return gamma
+
+
+def _check_prior(token_prior: object, n_labels: int) -> NDArray[np.float64]:
     prior = _distribution(token_prior, "token_prior")
     if prior.size != n_labels or np.any(prior <= 0):
         raise ValueError(
