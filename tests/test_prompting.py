@@ -346,7 +346,9 @@ BASE = {"question_tokens": 50, "answer_tokens": 5, "instruction_tokens": 20, "n_
 @pytest.mark.parametrize("strategy, k, share, expected", [
     ("zero-shot", 1, True, (70, 5)),
     ("few-shot", 1, True, (20 + 240 + 50, 5)),
-    ("zero-shot CoT", 1, True, (77, 105)),
+    # two calls: reasoning reads 20 + 50 + 7 = 77; extraction re-reads those 77, the
+    # 100-token rationale and the default 6-token answer trigger: 77 + 183 = 260
+    ("zero-shot CoT", 1, True, (260, 105)),
     ("few-shot CoT", 1, True, (20 + 4 * 160 + 50, 105)),
     ("self-consistency", 10, True, (710, 1050)),
     ("self-consistency", 10, False, (7100, 1050)),
@@ -356,6 +358,21 @@ def test_token_cost_hand_worked(strategy, k, share, expected):
     assert (cost.input_tokens, cost.output_tokens) == expected
     assert cost.total_tokens == sum(expected)
     assert cost.price(2.0, 8.0) == pytest.approx((expected[0] * 2 + expected[1] * 8) / 1e6)
+
+
+@FAST
+@given(st.integers(1, 500), st.integers(0, 100), st.integers(0, 20), st.integers(0, 400),
+       st.integers(0, 30))
+def test_zero_shot_cot_reads_the_first_call_twice(q, i, t, r, e):
+    cost = token_cost("zero-shot CoT", question_tokens=q, answer_tokens=3, instruction_tokens=i,
+                      trigger_tokens=t, rationale_tokens=r, extraction_tokens=e)
+    first = i + q + t
+    second = first + r + e
+    assert cost.input_tokens == first + second
+    assert cost.output_tokens == r + 3
+    # more than one zero-shot call costs, whatever the lengths
+    assert cost.input_tokens >= 2 * token_cost("zero-shot", question_tokens=q, answer_tokens=3,
+                                               instruction_tokens=i).input_tokens
 
 
 @FAST
@@ -383,6 +400,7 @@ def test_self_consistency_scales_output_with_k(q, a, n, d, r, k):
     ("few-shot", {"demo_tokens": 2.5}, TypeError),
     ("few-shot", {"share_prompt": 1}, TypeError),
     ("self-consistency", {"k_samples": 0}, ValueError),
+    ("zero-shot CoT", {"extraction_tokens": -1}, ValueError),
 ])
 def test_token_cost_rejects_bad_input(strategy, kwargs, error):
     args = dict(BASE)
@@ -465,3 +483,223 @@ def test_check_loss_and_broadcastable_losses():
     assert plain.shape == call.shape == plus.shape == (2, 3)
     with pytest.raises(ValueError, match="broadcastable"):
         pr._check_broadcastable_losses(np.zeros(3), np.zeros(2), np.zeros(1))
+
+
+# ------------------------------------------------------------------------------------
+# Order sensitivity: order_bias_logits, prediction_entropies, top_by_score,
+# simulate_order_sensitivity
+# ------------------------------------------------------------------------------------
+
+
+def test_order_bias_hand_worked():
+    # labels (0, 1, 1), weights decay^(2, 1, 0) = (0.25, 0.5, 1), majority 3, recency 2
+    lean = [[0.4, 0.0], [0.0, 0.0], [0.0, -1.0]]
+    b = pr.order_bias_logits([0, 1, 1], lean, majority=3.0, recency=2.0, decay=0.5,
+                             token_prior=[0.8, 0.2])
+    b0 = 3 * (1 / 3) + 0.25 * (2 + 0.4) + math.log(0.8)
+    b1 = 3 * (2 / 3) + 0.5 * 2 + 1.0 * (2 - 1.0) + math.log(0.2)
+    assert b == pytest.approx([b0, b1])
+
+
+@FAST
+@given(st.integers(0, 10_000), st.integers(1, 6), st.integers(2, 4))
+def test_order_bias_reduces_to_the_simple_model_and_ignores_order_at_decay_one(seed, k, n_labels):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(n_labels, size=k)
+    prior = rng.dirichlet(np.ones(n_labels)) + 0.01
+    prior /= prior.sum()
+    zero = np.zeros((k, n_labels))
+    simple = prompt_bias_logits(y, n_labels, majority=1.3, recency=0.7, token_prior=prior)
+    rich = pr.order_bias_logits(y, zero, majority=1.3, recency=0.7, decay=0.0, token_prior=prior)
+    assert np.allclose(rich, simple)
+    # with decay 1 every position weighs the same, so reordering changes nothing
+    lean = rng.normal(size=(k, n_labels))
+    perm = rng.permutation(k)
+    kw = dict(majority=1.3, recency=0.7, decay=1.0, token_prior=prior)
+    assert np.allclose(pr.order_bias_logits(y, lean, **kw),
+                       pr.order_bias_logits(y[perm], lean[perm], **kw))
+
+
+def test_order_bias_depends_on_order_when_positions_fade():
+    kw = dict(majority=0.0, recency=1.0, decay=0.5, token_prior=[0.5, 0.5])
+    zero = np.zeros((2, 2))
+    a = pr.order_bias_logits([0, 1], zero, **kw)
+    b = pr.order_bias_logits([1, 0], zero, **kw)
+    # (0, 1): label 0 weighs 0.5, label 1 weighs 1; reversed, the other way round
+    assert a - math.log(0.5) == pytest.approx([0.5, 1.0])
+    assert b - math.log(0.5) == pytest.approx([1.0, 0.5])
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"decay": 1.5}, ValueError),
+    ({"decay": "0.5"}, TypeError),
+    ({"majority": -1.0}, ValueError),
+    ({"recency": 60.0}, ValueError),
+    ({"token_prior": [0.5, 0.6]}, ValueError),
+    ({"token_prior": [1.0, 0.0]}, ValueError),
+    ({"demo_labels": [0, 2]}, ValueError),
+    ({"demo_labels": [0]}, ValueError),
+    ({"demo_lean": [[0.0, np.inf], [0.0, 0.0]]}, ValueError),
+    ({"demo_lean": [[0.0], [0.0]]}, ValueError),
+])
+def test_order_bias_rejects_bad_input(kwargs, error):
+    args = dict(demo_labels=[0, 1], demo_lean=np.zeros((2, 2)), majority=1.0, recency=1.0,
+                decay=0.5, token_prior=[0.5, 0.5])
+    args.update(kwargs)
+    with pytest.raises(error):
+        pr.order_bias_logits(**args)
+
+
+def binary_entropy(p):
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+def test_prediction_entropies_hand_worked():
+    probs = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]]
+    global_e, local_e = pr.prediction_entropies(probs)
+    # predicted labels 0, 1, 0, 0: histogram (3/4, 1/4)
+    assert global_e == pytest.approx(binary_entropy(0.25))
+    assert local_e == pytest.approx(np.mean([binary_entropy(p) for p in (0.9, 0.2, 0.6, 0.7)]))
+
+
+@FAST
+@given(st.integers(0, 10_000), st.integers(1, 30), st.integers(2, 5))
+def test_prediction_entropies_bounds_and_extremes(seed, m, n_labels):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(n_labels), size=m)
+    g, loc = pr.prediction_entropies(probs)
+    assert -1e-12 <= g <= math.log(n_labels) + 1e-12
+    assert -1e-12 <= loc <= math.log(n_labels) + 1e-12
+    # everything sent to one label with certainty: both scores are zero
+    onehot = np.zeros((m, n_labels))
+    onehot[:, rng.integers(n_labels)] = 1.0
+    assert pr.prediction_entropies(onehot) == pytest.approx((0.0, 0.0))
+    # uniform predictions: LocalE is log n_labels
+    assert pr.prediction_entropies(np.full((m, n_labels), 1 / n_labels))[1] == pytest.approx(
+        math.log(n_labels))
+
+
+@pytest.mark.parametrize("probs, error", [
+    ([[0.5, 0.6]], ValueError),
+    ([[1.0]], ValueError),
+    ([[-0.1, 1.1]], ValueError),
+    ([[np.nan, 0.5]], ValueError),
+    ("0.5", TypeError),
+])
+def test_prediction_entropies_rejects_bad_input(probs, error):
+    with pytest.raises(error):
+        pr.prediction_entropies(probs)
+
+
+def test_top_by_score_hand_worked_with_ties():
+    top = pr.top_by_score([[0.1, 0.7, 0.7, 0.3], [2.0, 1.0, 3.0, 0.0]], 2)
+    assert top.tolist() == [[1, 2], [2, 0]]
+
+
+@pytest.mark.parametrize("scores, top, error", [
+    ([[1.0, 2.0]], 3, ValueError),
+    ([[1.0, 2.0]], 0, ValueError),
+    ([[1.0, np.nan]], 1, ValueError),
+    ([[1.0, 2.0]], 1.5, TypeError),
+])
+def test_top_by_score_rejects_bad_input(scores, top, error):
+    with pytest.raises(error):
+        pr.top_by_score(scores, top)
+
+
+def order_task(seed, m=60):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(2, size=m)
+    clean = np.zeros((m, 2))
+    clean[np.arange(m), y] = rng.normal(1.0, 1.5, m)
+    probe = rng.normal(0, 1.5, (25, 2))
+    return clean, y, probe
+
+
+ORDER_KW = dict(n_sets=3, n_shots=3, majority=1.0, recency=2.0, decay=0.5,
+                token_prior=[0.7, 0.3], lean_scale=1.0, cf_noise=0.3)
+
+
+def test_order_simulation_agrees_with_a_recomputation():
+    clean, y, probe = order_task(1)
+    res = pr.simulate_order_sensitivity(clean, y, probe, rng=np.random.default_rng(4), **ORDER_KW)
+    assert res.permutations.shape == (6, 3)
+    assert sorted(map(tuple, res.permutations)) == sorted(
+        [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+    # replay the generator: labels first, then per set its leans and the content-free logits
+    rng = np.random.default_rng(4)
+    labels = rng.integers(2, size=(3, 3))
+    assert np.array_equal(labels, res.demo_labels)
+    for s in range(3):
+        lean = rng.normal(0.0, 1.0, (3, 2))
+        cf = rng.normal(0.0, 0.3, 2)
+        for j, perm in enumerate(res.permutations):
+            w = 0.5 ** np.array([2.0, 1.0, 0.0])
+            onehot = np.eye(2)[labels[s][perm]]
+            bias = onehot.mean(axis=0) + w @ (2.0 * onehot + lean[perm]) + np.log([0.7, 0.3])
+            p = hand_softmax(clean + bias)
+            assert res.accuracy[s, j] == pytest.approx(np.mean(p.argmax(1) == y))
+            q = p / hand_softmax(cf + bias)
+            assert res.accuracy_calibrated[s, j] == pytest.approx(np.mean(q.argmax(1) == y))
+            pp = hand_softmax(probe + bias)
+            share = np.bincount(pp.argmax(1), minlength=2) / len(pp)
+            share = share[share > 0]
+            assert res.global_entropy[s, j] == pytest.approx(-np.sum(share * np.log(share)))
+
+
+def test_order_simulation_without_bias_is_the_clean_classifier_and_is_seeded():
+    clean, y, probe = order_task(2)
+    kw = dict(ORDER_KW, majority=0.0, recency=0.0, token_prior=[0.5, 0.5], lean_scale=0.0,
+              cf_noise=0.0)
+    res = pr.simulate_order_sensitivity(clean, y, probe, rng=np.random.default_rng(0), **kw)
+    clean_acc = np.mean(clean.argmax(1) == y)
+    assert np.allclose(res.accuracy, clean_acc)
+    assert np.allclose(res.accuracy_calibrated, clean_acc)
+    again = pr.simulate_order_sensitivity(clean, y, probe, rng=np.random.default_rng(0), **ORDER_KW)
+    once = pr.simulate_order_sensitivity(clean, y, probe, rng=np.random.default_rng(0), **ORDER_KW)
+    assert np.array_equal(again.accuracy, once.accuracy)
+
+
+def test_order_simulation_neutral_content_free_input_removes_order_effects():
+    # with a perfectly neutral "N/A", calibration divides out each ordering's bias exactly
+    clean, y, probe = order_task(3)
+    kw = dict(ORDER_KW, cf_noise=0.0)
+    res = pr.simulate_order_sensitivity(clean, y, probe, rng=np.random.default_rng(5), **kw)
+    assert np.allclose(res.accuracy_calibrated, np.mean(clean.argmax(1) == y))
+    assert res.accuracy.std() > 0  # while the raw orderings differ
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"n_shots": 7}, ValueError),
+    ({"n_sets": 0}, ValueError),
+    ({"decay": -0.1}, ValueError),
+    ({"lean_scale": -1.0}, ValueError),
+    ({"cf_noise": 11.0}, ValueError),
+    ({"probe_logits": np.zeros((5, 3))}, ValueError),
+    ({"true_labels": [0, 1]}, ValueError),
+    ({"rng": 3}, TypeError),
+    ({"token_prior": [0.2, 0.2, 0.6]}, ValueError),
+])
+def test_order_simulation_rejects_bad_input(kwargs, error):
+    clean, y, probe = order_task(0)
+    args = dict(ORDER_KW, clean_logits=clean, true_labels=y, probe_logits=probe,
+                rng=np.random.default_rng(0))
+    args.update(kwargs)
+    with pytest.raises(error):
+        pr.simulate_order_sensitivity(**args)
+
+
+def test_private_order_bias_by_hand():
+    onehot = np.array([[1.0, 0.0], [0.0, 1.0]])  # labels (0, 1), the second one last
+    lean = np.array([[0.0, 2.0], [0.0, 0.0]])
+    b = pr._order_bias_logits(onehot, lean, 2.0, 1.0, 0.5, np.zeros(2))
+    # majority 2 * (1/2, 1/2) = (1, 1); weights (0.5, 1): label 0 gets 0.5 * 1, label 1 gets
+    # 0.5 * 2 (first demo's lean) + 1 * 1 (recency of the last)
+    assert b == pytest.approx([1.5, 3.0])
+
+
+def test_private_prediction_entropies_by_hand():
+    g, loc = pr._prediction_entropies(np.array([[0.5, 0.5], [1.0, 0.0]]))
+    # both rows predict label 0 (ties go to the first): GlobalE 0; LocalE = (ln 2 + 0) / 2
+    assert g == pytest.approx(0.0)
+    assert loc == pytest.approx(math.log(2) / 2)

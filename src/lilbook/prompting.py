@@ -16,6 +16,11 @@ whose behaviour is stated in its docstring, so every result can be checked by ha
   and their correction by a content-free input, ``W = diag(p_cf)^-1``.
 * :func:`simulate_calibration` -- accuracy before and after calibration for many random
   prompts.
+* :func:`order_bias_logits`, :func:`prediction_entropies` and
+  :func:`simulate_order_sensitivity` -- prompt-order sensitivity: a bias in which every
+  demonstration's position and content matter, Lu et al.'s (2022) label-free GlobalE and
+  LocalE scores of an ordering, and every ordering of many random demonstration sets
+  scored with and without labels (:func:`top_by_score` keeps the best-scored ones).
 * :func:`token_cost` -- input and output tokens of zero-shot, few-shot, chain-of-thought
   and self-consistency prompting.
 * :func:`toolformer_keep` -- Toolformer's filter for self-annotated API calls (Schick et
@@ -28,6 +33,7 @@ allowed range.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,14 +56,19 @@ from lilbook.retrieval import exact_mips
 __all__ = [
     "STRATEGIES",
     "CalibrationResult",
+    "OrderResult",
     "TokenCost",
     "biased_label_probs",
     "contextual_calibration",
     "icl_predict",
+    "order_bias_logits",
+    "prediction_entropies",
     "prompt_bias_logits",
     "simulate_calibration",
+    "simulate_order_sensitivity",
     "token_cost",
     "toolformer_keep",
+    "top_by_score",
     "vote_k_select",
 ]
 
@@ -442,6 +453,287 @@ def simulate_calibration(
 
 
 # ------------------------------------------------------------------------------------
+# Order sensitivity and entropy-based choice of permutation (Lu et al. 2022)
+# ------------------------------------------------------------------------------------
+
+
+def order_bias_logits(
+    demo_labels: object,
+    demo_lean: object,
+    *,
+    majority: float,
+    recency: float,
+    decay: float,
+    token_prior: object,
+) -> NDArray[np.float64]:
+    """Log-bias of a prompt whose every demonstration, and its position, matters.
+
+    A richer version of :func:`prompt_bias_logits`. Demonstration ``j`` of ``k`` (in
+    prompt order, the last one nearest the query) has position weight
+    ``w_j = decay ** (k - 1 - j)``, so the last demonstration weighs 1 and earlier ones
+    fade geometrically. It pushes its own label with strength ``recency * w_j`` and also
+    carries a content lean ``demo_lean[j]`` (logits that its wording happens to add to
+    each label), weighted by ``w_j`` too:
+
+    ``b_y = majority * frac_y + sum_j w_j (recency [y_j = y] + lean_j[y]) + log prior_y``.
+
+    With ``decay = 0`` and no lean this is exactly :func:`prompt_bias_logits`; with
+    ``decay > 0`` or a lean, reordering the same demonstrations changes the bias.
+
+    Parameters
+    ----------
+    demo_labels : array of int, shape (k,)
+        Labels in prompt order, in ``[0, n_labels - 1]``; ``1 <= k <= 64``.
+    demo_lean : array, shape (k, n_labels)
+        Finite content leans of the demonstrations, in the same order.
+    majority, recency : float
+        Bias strengths, each in ``[0, 50]`` (logit units).
+    decay : float
+        Position decay, in ``[0, 1]``.
+    token_prior : array, shape (n_labels,)
+        A probability vector with positive entries; ``n_labels = demo_lean.shape[1]``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_labels,)
+    """
+    lean = _check_matrix(demo_lean, "demo_lean")
+    y = _check_ordered_labels(demo_labels, lean)
+    maj = _check_strength(majority, "majority")
+    rec = _check_strength(recency, "recency")
+    gamma = _check_decay(decay)
+    prior = _check_prior(token_prior, lean.shape[1])
+    return _order_bias_logits(np.eye(lean.shape[1])[y], lean, maj, rec, gamma, np.log(prior))
+
+
+def _order_bias_logits(
+    onehot: NDArray[np.float64],
+    lean: NDArray[np.float64],
+    majority: float,
+    recency: float,
+    decay: float,
+    log_prior: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Bias of one ordered prompt; ``onehot[j]`` is demonstration j's label (last = nearest)."""
+    k = onehot.shape[0]
+    weight = decay ** np.arange(k - 1, -1, -1.0)  # w_j = decay^(k-1-j); the last weighs 1
+    pushed = weight @ (recency * onehot + lean)  # each demonstration's push, faded by position
+    return majority * onehot.mean(axis=0) + pushed + log_prior
+
+
+def prediction_entropies(probe_probs: object) -> tuple[float, float]:
+    """Lu et al.'s (2022) two label-free scores of a prompt, from its probing-set predictions.
+
+    * ``GlobalE``: the entropy (nats) of the histogram of predicted labels (argmax) over
+      the probing set. Low when the prompt sends most inputs to one label.
+    * ``LocalE``: the mean over probing inputs of the entropy of the predicted label
+      distribution. Low when the prompt makes the model confident on every input.
+
+    Parameters
+    ----------
+    probe_probs : array, shape (m, n_labels)
+        Label probabilities for ``m >= 1`` probing inputs; rows are probability vectors
+        (non-negative, summing to 1 within 1e-6), ``n_labels >= 2``.
+
+    Returns
+    -------
+    (float, float)
+        ``(GlobalE, LocalE)``, each in ``[0, log n_labels]``.
+    """
+    p = _check_matrix(probabilities(probe_probs, "probe_probs"), "probe_probs")
+    if p.shape[1] < 2:
+        raise ValueError(f"probe_probs must have at least 2 columns (labels); got {p.shape[1]}")
+    if np.any(np.abs(p.sum(axis=1) - 1.0) > 1e-6):
+        raise ValueError("probe_probs rows must sum to 1 (within 1e-6)")
+    return _prediction_entropies(p)
+
+
+def _entropy(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Shannon entropy in nats along the last axis, with 0 log 0 = 0."""
+    logs = np.log(np.where(p > 0, p, 1.0))
+    return -np.sum(p * logs, axis=-1)
+
+
+def _prediction_entropies(probs: NDArray[np.float64]) -> tuple[float, float]:
+    """GlobalE and LocalE of one prompt's predictions on the probing set."""
+    m, n_labels = probs.shape
+    share = np.bincount(probs.argmax(axis=1), minlength=n_labels) / m  # predicted-label histogram
+    global_e = _entropy(share)  # low: the prompt sends the probing set to one label
+    local_e = _entropy(probs).mean()  # low: confident on every probing input
+    return float(global_e), float(local_e)
+
+
+def top_by_score(scores: object, top: int) -> NDArray[np.int64]:
+    """Indices of the ``top`` highest scores in each row (ties to the lower index).
+
+    Parameters
+    ----------
+    scores : array, shape (n_sets, n_candidates)
+        Finite scores, such as the GlobalE of every permutation of each demonstration set.
+    top : int
+        How many to keep, ``1 <= top <= n_candidates``.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_sets, top)
+        Column indices, best first.
+    """
+    s = _check_matrix(scores, "scores")
+    top = int_in_range(top, "top", 1, s.shape[1])
+    return np.argsort(-s, axis=1, kind="stable")[:, :top]
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """Per-permutation results of :func:`simulate_order_sensitivity`.
+
+    Attributes
+    ----------
+    permutations : numpy.ndarray of int, shape (n_perms, n_shots)
+        Every ordering of the demonstrations, as positions into the drawn set.
+    accuracy, accuracy_calibrated : numpy.ndarray, shape (n_sets, n_perms)
+        Test accuracy of each ordering of each demonstration set, raw and after
+        contextual calibration.
+    global_entropy, local_entropy : numpy.ndarray, shape (n_sets, n_perms)
+        Lu et al.'s GlobalE and LocalE of each ordering on the unlabeled probing set.
+    demo_labels : numpy.ndarray of int, shape (n_sets, n_shots)
+        The drawn demonstrations' labels (in drawn order).
+    """
+
+    permutations: NDArray[np.int64]
+    accuracy: NDArray[np.float64]
+    accuracy_calibrated: NDArray[np.float64]
+    global_entropy: NDArray[np.float64]
+    local_entropy: NDArray[np.float64]
+    demo_labels: NDArray[np.int64]
+
+
+def simulate_order_sensitivity(
+    clean_logits: object,
+    true_labels: object,
+    probe_logits: object,
+    *,
+    n_sets: int,
+    n_shots: int,
+    majority: float,
+    recency: float,
+    decay: float,
+    token_prior: object,
+    lean_scale: float,
+    cf_noise: float,
+    rng: np.random.Generator,
+) -> OrderResult:
+    """Every ordering of random demonstration sets, scored with and without labels.
+
+    For each of ``n_sets`` sets, ``n_shots`` demonstrations are drawn: labels uniform,
+    content leans Gaussian with standard deviation ``lean_scale``. Every permutation of
+    the set gives a bias :func:`order_bias_logits`; the model's probabilities are
+    ``softmax(clean + bias)``. Each permutation gets its test accuracy, its accuracy
+    after contextual calibration (the content-free input's own logits are Gaussian with
+    standard deviation ``cf_noise``, drawn once per set: the same "N/A" string in every
+    ordering), and GlobalE and LocalE (:func:`prediction_entropies`) on the probing
+    inputs ``probe_logits``, whose labels are never used.
+
+    Parameters
+    ----------
+    clean_logits : array, shape (m, n_labels)
+        Evidence of each test input, finite; ``n_labels >= 2``.
+    true_labels : array of int, shape (m,)
+        Correct labels of the test inputs.
+    probe_logits : array, shape (m_probe, n_labels)
+        Evidence of the unlabeled probing inputs.
+    n_sets : int
+        Demonstration sets, ``1 <= n_sets <= 10000``.
+    n_shots : int
+        Demonstrations per set, ``1 <= n_shots <= 6`` (so at most 720 orderings).
+    majority, recency, decay, token_prior
+        As in :func:`order_bias_logits`.
+    lean_scale, cf_noise : float
+        Standard deviations, each in ``[0, 10]`` (logit units).
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    OrderResult
+    """
+    clean = _check_matrix(clean_logits, "clean_logits")
+    m, n_labels = clean.shape
+    if n_labels < 2:
+        raise ValueError(f"clean_logits must have at least 2 columns (labels); got {n_labels}")
+    y = _labels(true_labels, "true_labels", n_labels)
+    if y.size != m:
+        raise ValueError(f"true_labels must have one label per row of clean_logits ({m}); got {y.size}")
+    probe = _check_matrix(probe_logits, "probe_logits", cols=n_labels)
+    n_sets = int_in_range(n_sets, "n_sets", 1, 10_000)
+    n_shots = int_in_range(n_shots, "n_shots", 1, 6)
+    strengths = [_check_strength(majority, "majority"), _check_strength(recency, "recency")]
+    gamma = _check_decay(decay)
+    log_prior = np.log(_check_prior(token_prior, n_labels))
+    sigmas = []
+    for value, name in [(lean_scale, "lean_scale"), (cf_noise, "cf_noise")]:
+        v = real_scalar(value, name)
+        if not (0.0 <= v <= 10.0):
+            raise ValueError(f"{name} must lie in [0, 10] (logit units); got {v!r}")
+        sigmas.append(v)
+    rng = generator(rng)
+    perms = np.array(list(itertools.permutations(range(n_shots))), dtype=np.int64)
+    out = np.zeros((4, n_sets, len(perms)))
+    labels = rng.integers(n_labels, size=(n_sets, n_shots))
+    for s in range(n_sets):
+        onehot = np.eye(n_labels)[labels[s]]
+        lean = rng.normal(0.0, sigmas[0], (n_shots, n_labels))
+        cf_clean = rng.normal(0.0, sigmas[1], n_labels)
+        bias = np.array(
+            [_order_bias_logits(onehot[p], lean[p], *strengths, gamma, log_prior) for p in perms]
+        )  # (n_perms, n_labels): one bias per ordering
+        probs = softmax(clean[None] + bias[:, None], axis=2)  # (n_perms, m, n_labels)
+        p_cf = softmax(cf_clean + bias, axis=1)  # the content-free input under each ordering
+        calibrated = probs / p_cf[:, None]  # W p with W = diag(p_cf)^-1; argmax needs no renormalising
+        out[0, s] = np.mean(probs.argmax(axis=2) == y, axis=1)
+        out[1, s] = np.mean(calibrated.argmax(axis=2) == y, axis=1)
+        probe_probs = softmax(probe[None] + bias[:, None], axis=2)
+        out[2:, s] = np.array([_prediction_entropies(pp) for pp in probe_probs]).T
+    return OrderResult(perms, out[0], out[1], out[2], out[3], labels)
+
+
+def _check_ordered_labels(demo_labels: object, lean: NDArray[np.float64]) -> NDArray[np.int64]:
+    n_labels = lean.shape[1]
+    if n_labels < 2:
+        raise ValueError(f"demo_lean must have at least 2 columns (labels); got {n_labels}")
+    y = _labels(demo_labels, "demo_labels", n_labels)
+    if not (1 <= y.size <= 64) or lean.shape[0] != y.size:
+        raise ValueError(
+            f"demo_labels must hold 1 to 64 labels and demo_lean one row per label; "
+            f"got {y.size} labels and {lean.shape[0]} rows"
+        )
+    return y
+
+
+def _check_strength(value: object, name: str) -> float:
+    v = real_scalar(value, name)
+    if not (0.0 <= v <= 50.0):
+        raise ValueError(f"{name} must lie in [0, 50] (logit units); got {v!r}")
+    return v
+
+
+def _check_decay(decay: object) -> float:
+    gamma = real_scalar(decay, "decay")
+    if not (0.0 <= gamma <= 1.0):
+        raise ValueError(f"decay must lie in [0, 1]; got {gamma!r}")
+    return gamma
+
+
+def _check_prior(token_prior: object, n_labels: int) -> NDArray[np.float64]:
+    prior = _distribution(token_prior, "token_prior")
+    if prior.size != n_labels or np.any(prior <= 0):
+        raise ValueError(
+            f"token_prior must hold {n_labels} positive probabilities; got {token_prior!r}"
+        )
+    return prior
+
+
+# ------------------------------------------------------------------------------------
 # Token cost of prompting strategies
 # ------------------------------------------------------------------------------------
 
@@ -486,6 +778,7 @@ def token_cost(
     demo_tokens: int = 0,
     rationale_tokens: int = 0,
     trigger_tokens: int = 6,
+    extraction_tokens: int = 6,
     k_samples: int = 1,
     share_prompt: bool = True,
 ) -> TokenCost:
@@ -496,8 +789,11 @@ def token_cost(
 
     * ``"zero-shot"``: input ``I + Q``; output ``A``.
     * ``"few-shot"``: input ``I + n D + Q``; output ``A``.
-    * ``"zero-shot CoT"``: input ``I + Q + T`` (a trigger such as "Let's think step by
-      step" of ``T`` tokens); output ``R + A``.
+    * ``"zero-shot CoT"``: two calls (Kojima et al. 2022). The first reads ``I + Q + T``
+      (a trigger such as "Let's think step by step" of ``T`` tokens) and writes the
+      rationale; the second re-reads all of that plus an answer-extraction phrase of ``E``
+      tokens ("Therefore, the answer is") and writes the answer. Input
+      ``2 (I + Q + T) + R + E``; output ``R + A``.
     * ``"few-shot CoT"``: input ``I + n (D + R) + Q`` (every demonstration carries its
       rationale); output ``R + A``.
     * ``"self-consistency"``: the few-shot CoT prompt, sampled ``k`` times; output
@@ -522,6 +818,7 @@ def token_cost(
     d = nonnegative_int(demo_tokens, "demo_tokens")
     r = nonnegative_int(rationale_tokens, "rationale_tokens")
     t = nonnegative_int(trigger_tokens, "trigger_tokens")
+    e = nonnegative_int(extraction_tokens, "extraction_tokens")
     k = positive_int(k_samples, "k_samples")
     if not isinstance(share_prompt, (bool, np.bool_)):
         raise TypeError(f"share_prompt must be True or False; got {type(share_prompt).__name__}")
@@ -532,7 +829,8 @@ def token_cost(
     if strategy == "few-shot":
         return TokenCost(i + n * d + q, a)
     if strategy == "zero-shot CoT":
-        return TokenCost(i + q + t, r + a)
+        first_call = i + q + t  # reasoning call: instruction, question, trigger
+        return TokenCost(first_call + (first_call + r + e), r + a)  # extraction call re-reads it all
     prompt = i + n * (d + r) + q
     if strategy == "few-shot CoT":
         return TokenCost(prompt, r + a)
