@@ -218,7 +218,7 @@ def _check_counts(values: object, name: str, high: int) -> list[int]:
 # ------------------------------------------------------------------------------------------
 
 
-def _pool(true_reward: object, proxy_reward: object) -> tuple[NDArray[np.float64], ...]:
+def _check_pool(true_reward: object, proxy_reward: object) -> tuple[NDArray[np.float64], ...]:
     true = finite_array(true_reward, "true_reward")
     proxy = finite_array(proxy_reward, "proxy_reward")
     if true.ndim != 2 or true.shape[1] < 2:
@@ -245,13 +245,19 @@ def best_of_n_pool(
     and proxy reward of the kept answer, each averaged over prompts. Any integer ``n >= 1``.
     Raises ``ValueError`` for arrays that are not finite, 2-d and of one shape.
     """
-    true, proxy = _pool(true_reward, proxy_reward)
-    if isinstance(n_values, (str, bytes)) or np.ndim(n_values) > 1:
-        raise TypeError("n_values must be an integer or a 1-d sequence of integers")
-    items = np.atleast_1d(np.asarray(n_values, dtype=object)).tolist()
+    true, proxy = _check_pool(true_reward, proxy_reward)
+    ns = _check_any_counts(n_values, "n_values")
+    return _best_of_n_pool(true, proxy, ns)
+
+
+def _check_any_counts(values: object, name: str) -> list[int]:
+    """A non-empty integer or 1-d sequence of integers >= 1 (no upper limit)."""
+    if isinstance(values, (str, bytes)) or np.ndim(values) > 1:
+        raise TypeError(f"{name} must be an integer or a 1-d sequence of integers")
+    items = np.atleast_1d(np.asarray(values, dtype=object)).tolist()
     if not items:
-        raise ValueError("n_values must not be empty")
-    return _best_of_n_pool(true, proxy, [_count(n, "n_values") for n in items])
+        raise ValueError(f"{name} must not be empty")
+    return [_count(n, name) for n in items]
 
 
 def _best_of_n_pool(true, proxy, n_values):
@@ -282,19 +288,19 @@ def kl_regularised_policy(
     (nats) and its expected true and proxy reward, averaged over rows. Raises ``ValueError``
     for bad arrays (see :func:`best_of_n_pool`) or temperatures.
     """
-    true, proxy = _pool(true_reward, proxy_reward)
+    true, proxy = _check_pool(true_reward, proxy_reward)
     temps = positive(temperatures, "temperatures")
     if temps.ndim > 1:
         raise ValueError(f"temperatures must be a scalar or 1-d; got shape {temps.shape}")
-    return _kl_regularised_policy(true, proxy, np.atleast_1d(temps))
+    return _kl_regularised_policy(true, proxy, temps)
 
 
 def _kl_regularised_policy(true, proxy, temperatures):
     """KL, true and proxy reward of the tilted policy pi(i) ~ exp(proxy_i / temperature)."""
     k = proxy.shape[1]
     kl, gold, score = [], [], []
-    for temp in temperatures:
-        logits = proxy / temp
+    for temp in np.atleast_1d(temperatures):
+        logits = proxy / temp  # pi(i) proportional to exp(proxy_i / temp), base uniform
         log_pi = logits - logsumexp(logits, axis=1, keepdims=True)
         pi = np.exp(log_pi)
         kl.append(np.mean(np.sum(pi * (log_pi + np.log(k)), axis=1)))
@@ -314,7 +320,7 @@ def conditional_true_reward(u: object, dof: object = None) -> FloatOrArray:
     x = finite_array(u, "u")
     if dof is not None:
         dof = positive_scalar(dof, "dof")
-    return as_output(_conditional_true_reward(x, dof))
+    return _conditional_true_reward(x, dof)
 
 
 def _conditional_true_reward(u, dof):
@@ -326,7 +332,7 @@ def _conditional_true_reward(u, dof):
     log_f = norm.logpdf(error) if dof is None else student_t.logpdf(error, dof)
     log_w = norm.logpdf(grid) + log_f
     w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
-    return (np.sum(w * grid, axis=1) / np.sum(w, axis=1)).reshape(np.shape(u))
+    return as_output((np.sum(w * grid, axis=1) / np.sum(w, axis=1)).reshape(np.shape(u)))
 
 
 # ------------------------------------------------------------------------------------------
