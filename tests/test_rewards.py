@@ -627,3 +627,209 @@ def test_private_reinforce_bandit_matches_the_public_one_and_keeps_its_input():
     assert np.array_equal(run.probs, public.probs)
     assert np.array_equal(run.expected_true, public.expected_true)
     assert logits.tolist() == [0.1, -0.2, 0.0]  # the caller's logits are not updated
+
+
+# ------------------------------------------------------------------------------------
+# the distance ("progress") potential in the gridworld
+# ------------------------------------------------------------------------------------
+
+
+def test_progress_reward_by_hand():
+    # Phi = 0.1 * (8 - Manhattan distance to the goal), and 0 at the terminal goal.
+    w = CheckpointWorld(progress=0.1)
+    start, goal = w.index((0, 0)), w.index(w.goal)
+    right_of_start = w.index((1, 0))
+    below_goal = w.index((w.goal[0], w.goal[1] - 1))
+    assert w.progress_reward(start, right_of_start, 0.9) == pytest.approx(0.9 * 0.1 - 0.0)
+    assert w.progress_reward(right_of_start, start, 0.9) == pytest.approx(0.0 - 0.1)
+    assert w.progress_reward(below_goal, goal, 0.9) == pytest.approx(1.0 - 0.7)
+    # bumping a wall costs (1 - gamma) * Phi: standing still never pays
+    corner = w.index((w.width - 1, 0))
+    assert w.progress_reward(corner, corner, 0.9) == pytest.approx(-(1 - 0.9) * 0.1 * (8 - 3))
+
+
+def value_iteration_progress(w: CheckpointWorld, gamma: float) -> np.ndarray:
+    q = np.zeros((w.n_states, len(ACTIONS)))
+    goal = w.index(w.goal)
+    for _ in range(2000):
+        new = np.empty_like(q)
+        for s in range(w.n_states):
+            for a in range(len(ACTIONS)):
+                nxt = w.move(s, a)
+                r = w.progress_reward(s, nxt, gamma)
+                new[s, a] = r if nxt == goal else r + gamma * q[nxt].max()
+        if np.max(np.abs(new - q)) < 1e-12:
+            break
+        q = new
+    return q
+
+
+def test_progress_potential_keeps_the_optimal_values_shifted_by_phi():
+    w = CheckpointWorld()
+    q = value_iteration_progress(w, 0.9)
+    q_true = value_iteration(w, 0, 0.9)
+    phi = np.array([0.1 * (8 - abs(5 - s % 6) - abs(3 - s // 6)) for s in range(w.n_states)])
+    phi[w.index(w.goal)] = 0.0
+    np.testing.assert_allclose(q, q_true - phi[:, None], atol=1e-9)
+
+
+def test_progress_shaping_learns_faster_than_the_true_reward():
+    w = CheckpointWorld()
+    first = {}
+    for reward in ("true", "progress"):
+        runs = [rw.q_learning(w, reward, 60, rng(seed), eval_every=5) for seed in range(4)]
+        assert all(run.true_return[-1] == 1.0 for run in runs)
+        first[reward] = np.mean([run.episode[np.argmax(run.true_return > 0)] for run in runs])
+    assert first["progress"] < first["true"]
+
+
+def test_world_rejects_negative_progress_and_q_learning_unknown_reward():
+    with pytest.raises(ValueError, match="progress"):
+        CheckpointWorld(progress=-0.1)
+    with pytest.raises(TypeError, match="progress"):
+        CheckpointWorld(progress="a")
+    with pytest.raises(ValueError, match="reward must be one of"):
+        rw.q_learning(CheckpointWorld(), "distance", 5, rng())
+
+
+# ------------------------------------------------------------------------------------
+# best-of-n and the KL-regularised policy on a finite pool
+# ------------------------------------------------------------------------------------
+
+
+def brute_force_bon_pool(true_row, proxy_row, n):
+    """Enumerate every ordered n-tuple of draws; the winner is the top proxy."""
+    k = len(true_row)
+    prob = np.zeros(k)
+    for draw in itertools.product(range(k), repeat=n):
+        prob[max(draw, key=lambda i: proxy_row[i])] += 1.0 / k**n
+    kept = prob > 0
+    kl = float(np.sum(prob[kept] * np.log(prob[kept] * k)))
+    return kl, float(prob @ true_row), float(prob @ proxy_row)
+
+
+@FAST
+@given(st.integers(0, 10_000), st.integers(2, 4), st.integers(1, 4))
+def test_best_of_n_pool_matches_enumeration(seed, k, n):
+    g = rng(seed)
+    true = g.standard_normal((2, k))
+    proxy = g.standard_normal((2, k))
+    kl, gold, score = rw.best_of_n_pool(true, proxy, [n])
+    rows = [brute_force_bon_pool(true[i], proxy[i], n) for i in range(2)]
+    assert kl[0] == pytest.approx(np.mean([r[0] for r in rows]), abs=1e-12)
+    assert gold[0] == pytest.approx(np.mean([r[1] for r in rows]), abs=1e-12)
+    assert score[0] == pytest.approx(np.mean([r[2] for r in rows]), abs=1e-12)
+
+
+def test_best_of_n_pool_limits():
+    g = rng(3)
+    true, proxy = g.standard_normal((5, 4000)), g.standard_normal((5, 4000))
+    kl, gold, _ = rw.best_of_n_pool(true, proxy, [1, 8])
+    assert kl[0] == pytest.approx(0.0, abs=1e-12)
+    assert gold[0] == pytest.approx(true.mean())
+    # a large pool behaves like a continuous base: log n - (n-1)/n
+    assert kl[1] == pytest.approx(math.log(8) - 7 / 8, abs=5e-3)
+    # very large n keeps the top-proxy answer of each row
+    kl_big, gold_big, _ = rw.best_of_n_pool(true, proxy, [10**7])
+    top = true[np.arange(5), proxy.argmax(axis=1)].mean()
+    assert gold_big[0] == pytest.approx(top, abs=1e-6)
+    assert kl_big[0] == pytest.approx(math.log(4000), abs=1e-6)
+
+
+def tilted_objective(q, proxy_row, temp):
+    k = len(proxy_row)
+    kept = q > 0
+    return q @ proxy_row - temp * np.sum(q[kept] * np.log(q[kept] * k))
+
+
+@FAST
+@given(st.integers(0, 10_000), st.floats(0.05, 20.0))
+def test_kl_regularised_policy_beats_every_other_policy_on_its_objective(seed, temp):
+    g = rng(seed)
+    true, proxy = g.standard_normal((1, 5)), 2.0 * g.standard_normal((1, 5))
+    kl, gold, score = rw.kl_regularised_policy(true, proxy, [temp])
+    # the optimum found independently, by a constrained optimiser over the simplex
+    res = optimize.minimize(
+        lambda z: -tilted_objective(np.exp(z) / np.exp(z).sum(), proxy[0], temp),
+        np.zeros(5), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12,
+                                                    "maxiter": 20000},
+    )
+    assert score[0] - temp * kl[0] >= -res.fun - 1e-6
+    for _ in range(20):
+        q = g.dirichlet(np.ones(5))
+        assert score[0] - temp * kl[0] >= tilted_objective(q, proxy[0], temp) - 1e-12
+    assert 0.0 <= kl[0] <= math.log(5) + 1e-12
+
+
+def test_kl_regularised_policy_limits():
+    g = rng(4)
+    true, proxy = g.standard_normal((6, 50)), g.standard_normal((6, 50))
+    kl, gold, score = rw.kl_regularised_policy(true, proxy, [1e6, 1e-4])
+    assert kl[0] == pytest.approx(0.0, abs=1e-9) and gold[0] == pytest.approx(true.mean())
+    top = true[np.arange(6), proxy.argmax(axis=1)].mean()
+    assert gold[1] == pytest.approx(top) and kl[1] == pytest.approx(math.log(50))
+    assert score[1] == pytest.approx(proxy.max(axis=1).mean())
+
+
+@pytest.mark.parametrize("func,arg", [(rw.best_of_n_pool, [2]), (rw.kl_regularised_policy, [1.0])])
+def test_pool_functions_reject_bad_arrays(func, arg):
+    good = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="true_reward must be 2-d"):
+        func(np.zeros(4), np.zeros(4), arg)
+    with pytest.raises(ValueError, match="true_reward must be 2-d"):
+        func(np.zeros((3, 1)), np.zeros((3, 1)), arg)
+    with pytest.raises(ValueError, match="proxy_reward must have the shape"):
+        func(good, np.zeros((3, 5)), arg)
+    with pytest.raises(ValueError, match="true_reward"):
+        func(np.full((3, 4), np.nan), good, arg)
+
+
+@pytest.mark.parametrize("bad,err", [([0], ValueError), ([2.5], ValueError), ("4", TypeError),
+                                     ([[2]], TypeError), ([], ValueError)])
+def test_best_of_n_pool_rejects_bad_n(bad, err):
+    with pytest.raises(err, match="n_values"):
+        rw.best_of_n_pool(np.zeros((2, 3)), np.zeros((2, 3)), bad)
+
+
+@pytest.mark.parametrize("bad,err", [(0.0, ValueError), (-1.0, ValueError), (np.inf, ValueError),
+                                     ([[1.0]], ValueError), ("a", TypeError)])
+def test_kl_regularised_policy_rejects_bad_temperatures(bad, err):
+    with pytest.raises(err, match="temperatures"):
+        rw.kl_regularised_policy(np.zeros((2, 3)), np.zeros((2, 3)), bad)
+
+
+# ------------------------------------------------------------------------------------
+# conditional_true_reward: what selecting on U = X + E buys
+# ------------------------------------------------------------------------------------
+
+
+@FAST
+@given(st.floats(-30.0, 30.0))
+def test_conditional_true_reward_normal_error_is_half_u(u):
+    # X, E independent N(0, 1): (X, U) jointly normal, E[X | U] = cov/var * u = u / 2
+    assert rw.conditional_true_reward(u) == pytest.approx(u / 2, abs=1e-7)
+
+
+@pytest.mark.parametrize("dof", [1.0, 2.0, 5.0])
+@pytest.mark.parametrize("u", [0.5, 3.0, 10.0, 40.0])
+def test_conditional_true_reward_t_error_matches_quad(u, dof):
+    num_ = integrate.quad(lambda x: x * stats.norm.pdf(x) * stats.t.pdf(u - x, dof), -np.inf,
+                          np.inf, points=None)[0]
+    den = integrate.quad(lambda x: stats.norm.pdf(x) * stats.t.pdf(u - x, dof), -np.inf,
+                         np.inf)[0]
+    assert rw.conditional_true_reward(u, dof) == pytest.approx(num_ / den, rel=1e-5, abs=1e-8)
+
+
+def test_conditional_true_reward_heavy_tail_returns_to_zero():
+    u = np.array([1.0, 3.0, 100.0, 1000.0])
+    t2 = rw.conditional_true_reward(u, 2)
+    assert t2[1] > t2[0] > 0 and t2[2] < 0.05 and t2[3] < t2[2]
+    assert np.all(np.diff(rw.conditional_true_reward(u)) > 0)
+
+
+@pytest.mark.parametrize("kwargs,err", [({"u": np.nan}, ValueError), ({"u": "a"}, TypeError),
+                                        ({"u": 1.0, "dof": 0.0}, ValueError),
+                                        ({"u": 1.0, "dof": -2.0}, ValueError)])
+def test_conditional_true_reward_rejects_bad_input(kwargs, err):
+    with pytest.raises(err):
+        rw.conditional_true_reward(**kwargs)

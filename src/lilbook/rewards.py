@@ -29,8 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
-from scipy.special import expit, log_expit, softmax
+from scipy.special import expit, log_expit, logsumexp, softmax
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from lilbook._checks import (
     FloatOrArray,
@@ -39,6 +40,7 @@ from lilbook._checks import (
     generator,
     int_in_range,
     nonnegative,
+    positive,
     positive_int,
     positive_scalar,
     probabilities,
@@ -53,13 +55,16 @@ __all__ = [
     "best_of_n_kl",
     "best_of_n_kl_discrete",
     "best_of_n_kl_monte_carlo",
+    "best_of_n_pool",
     "best_of_n_select",
+    "conditional_true_reward",
     "fit_bradley_terry",
     "fit_gao",
     "gao_bon_gold",
     "gao_peak",
     "gao_rl_gold",
     "greedy_rollout",
+    "kl_regularised_policy",
     "q_learning",
     "reinforce_bandit",
     "simulate_preferences",
@@ -209,6 +214,128 @@ def _check_counts(values: object, name: str, high: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------
+# Best-of-n against a KL-regularised softmax policy, on the same finite pool of candidates
+# ------------------------------------------------------------------------------------------
+
+
+def _check_pool(true_reward: object, proxy_reward: object) -> tuple[NDArray[np.float64], ...]:
+    true = finite_array(true_reward, "true_reward")
+    proxy = finite_array(proxy_reward, "proxy_reward")
+    if true.ndim != 2 or true.shape[1] < 2:
+        raise ValueError(
+            f"true_reward must be 2-d (prompts, candidates) with >= 2 candidates; "
+            f"got shape {true.shape}"
+        )
+    if proxy.shape != true.shape:
+        raise ValueError(
+            f"proxy_reward must have the shape of true_reward {true.shape}; got {proxy.shape}"
+        )
+    return true, proxy
+
+
+def best_of_n_pool(
+    true_reward: object, proxy_reward: object, n_values: object
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Exact best-of-n over a finite pool: KL from the base, true and proxy reward.
+
+    Row ``p`` of ``true_reward`` and ``proxy_reward`` (shape ``(prompts, K)``) lists the
+    ``K`` answers a base policy gives to prompt ``p``, each with probability ``1/K``.
+    Best-of-``n`` draws ``n`` of them with replacement and keeps the highest proxy. Returns
+    arrays over ``n_values``: the KL divergence from the base (nats), and the expected true
+    and proxy reward of the kept answer, each averaged over prompts. Any integer ``n >= 1``.
+    Raises ``ValueError`` for arrays that are not finite, 2-d and of one shape.
+    """
+    true, proxy = _check_pool(true_reward, proxy_reward)
+    ns = _check_any_counts(n_values, "n_values")
+    return _best_of_n_pool(true, proxy, ns)
+
+
+def _check_any_counts(values: object, name: str) -> list[int]:
+    """A non-empty integer or 1-d sequence of integers >= 1 (no upper limit)."""
+    if isinstance(values, (str, bytes)) or np.ndim(values) > 1:
+        raise TypeError(f"{name} must be an integer or a 1-d sequence of integers")
+    items = np.atleast_1d(np.asarray(values, dtype=object)).tolist()
+    if not items:
+        raise ValueError(f"{name} must not be empty")
+    return [_count(n, name) for n in items]
+
+
+def _best_of_n_pool(true, proxy, n_values):
+    """KL, true and proxy reward of best-of-n, exact over each row's K equally likely answers."""
+    k = proxy.shape[1]
+    order = np.argsort(proxy, axis=1)  # rank the pool by proxy, lowest first
+    true_sorted = np.take_along_axis(true, order, axis=1)
+    proxy_sorted = np.take_along_axis(proxy, order, axis=1)
+    cdf = np.arange(k + 1) / k
+    kl, gold, score = [], [], []
+    for n in n_values:
+        win = np.diff(cdf**n)  # P(the answer of rank j is the best of n draws)
+        kept = win > 0
+        kl.append(np.sum(win[kept] * np.log(win[kept] * k)))
+        gold.append(np.mean(true_sorted @ win))
+        score.append(np.mean(proxy_sorted @ win))
+    return np.array(kl), np.array(gold), np.array(score)
+
+
+def kl_regularised_policy(
+    true_reward: object, proxy_reward: object, temperatures: object
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The optimum of KL-regularised RL on a finite pool: KL, true and proxy reward.
+
+    With the base policy uniform over the ``K`` answers of each row, the policy maximising
+    ``E[proxy] - temperature * KL(policy || base)`` is the softmax ``exp(proxy / temperature)``
+    over the row. Returns, over ``temperatures`` (each finite and > 0), its KL from the base
+    (nats) and its expected true and proxy reward, averaged over rows. Raises ``ValueError``
+    for bad arrays (see :func:`best_of_n_pool`) or temperatures.
+    """
+    true, proxy = _check_pool(true_reward, proxy_reward)
+    temps = positive(temperatures, "temperatures")
+    if temps.ndim > 1:
+        raise ValueError(f"temperatures must be a scalar or 1-d; got shape {temps.shape}")
+    return _kl_regularised_policy(true, proxy, temps)
+
+
+def _kl_regularised_policy(true, proxy, temperatures):
+    """KL, true and proxy reward of the tilted policy pi(i) ~ exp(proxy_i / temperature)."""
+    k = proxy.shape[1]
+    kl, gold, score = [], [], []
+    for temp in np.atleast_1d(temperatures):
+        logits = proxy / temp  # pi(i) proportional to exp(proxy_i / temp), base uniform
+        log_pi = logits - logsumexp(logits, axis=1, keepdims=True)
+        pi = np.exp(log_pi)
+        kl.append(np.mean(np.sum(pi * (log_pi + np.log(k)), axis=1)))
+        gold.append(np.mean(np.sum(pi * true, axis=1)))
+        score.append(np.mean(np.sum(pi * proxy, axis=1)))
+    return np.array(kl), np.array(gold), np.array(score)
+
+
+def conditional_true_reward(u: object, dof: object = None) -> FloatOrArray:
+    """``E[X | X + E = u]`` for a true reward ``X ~ N(0, 1)`` and an independent error ``E``.
+
+    ``E`` is standard normal when ``dof`` is ``None``, else Student-t with ``dof`` > 0
+    degrees of freedom. This is what selecting on the proxy ``U = X + E`` buys on average
+    (regressional Goodhart): ``u / 2`` for a normal error, a hump that returns to 0 for a
+    heavy-tailed one. Computed by quadrature over ``x``; ``u`` must be finite.
+    """
+    x = finite_array(u, "u")
+    if dof is not None:
+        dof = positive_scalar(dof, "dof")
+    return _conditional_true_reward(x, dof)
+
+
+def _conditional_true_reward(u, dof):
+    """Posterior mean of X given U = u: integrate x N(x) f_E(u - x) over a fine grid of x."""
+    flat = np.ravel(u)[:, None]
+    low, high = np.minimum(-12.0, flat / 2 - 12.0), np.maximum(12.0, flat / 2 + 12.0)
+    grid = low + (high - low) * np.linspace(0.0, 1.0, 4801)[None, :]  # one grid per u
+    error = flat - grid
+    log_f = norm.logpdf(error) if dof is None else student_t.logpdf(error, dof)
+    log_w = norm.logpdf(grid) + log_f
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    return as_output((np.sum(w * grid, axis=1) / np.sum(w, axis=1)).reshape(np.shape(u)))
+
+
+# ------------------------------------------------------------------------------------------
 # Gao et al.'s functional forms for gold reward against d = sqrt(KL)
 # ------------------------------------------------------------------------------------------
 
@@ -294,7 +421,7 @@ def fit_gao(d: object, gold: object, form: str) -> tuple[float, float]:
 
 #: Moves as (dx, dy): right, left, up, down.
 ACTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1))
-REWARDS = ("true", "proxy", "shaped")
+REWARDS = ("true", "proxy", "shaped", "progress")
 
 
 @dataclass(frozen=True)
@@ -314,6 +441,7 @@ class CheckpointWorld:
     checkpoint: tuple[int, int] = (2, 1)
     bonus: float = 0.3
     horizon: int = 40
+    progress: float = 0.1
 
     def __post_init__(self) -> None:
         int_in_range(self.width, "width", 2, 50)
@@ -328,6 +456,7 @@ class CheckpointWorld:
             raise ValueError("start, goal and checkpoint must be three different cells")
         nonnegative(real_scalar(self.bonus, "bonus"), "bonus")
         positive_int(self.horizon, "horizon")
+        nonnegative(real_scalar(self.progress, "progress"), "progress")
 
     @property
     def n_states(self) -> int:
@@ -363,6 +492,33 @@ class CheckpointWorld:
         phi_now = self.bonus if state == check else 0.0
         phi_next = self.bonus if nxt == check else 0.0
         return true, proxy, true + gamma * phi_next - phi_now
+
+    def distance_potential(self, state: int) -> float:
+        """A heuristic potential that rises towards the goal, and is 0 at the (terminal) goal.
+
+        ``progress`` times (the largest Manhattan distance on the grid minus the distance
+        to the goal). It is kept non-negative so that standing still (bumping a wall) costs
+        ``(1 - gamma) * Phi`` instead of paying it.
+        """
+        if state == self.index(self.goal):
+            return 0.0
+        x, y = state % self.width, state // self.width
+        dist = abs(self.goal[0] - x) + abs(self.goal[1] - y)
+        return self.progress * (self.width + self.height - 2 - dist)
+
+    def progress_reward(self, state: int, nxt: int, gamma: float) -> float:
+        """The true reward plus ``gamma * Phi(nxt) - Phi(state)`` for the distance potential.
+
+        Like the ``shaped`` reward of :meth:`rewards` it is potential-based, so it leaves the
+        optimal policy unchanged; unlike it, its potential rises towards the goal.
+        """
+        true = 1.0 if nxt == self.index(self.goal) else 0.0
+        return true + gamma * self.distance_potential(nxt) - self.distance_potential(state)
+
+    def _reward(self, which: int, state: int, nxt: int, gamma: float) -> float:
+        if which == 3:
+            return self.progress_reward(state, nxt, gamma)
+        return self.rewards(state, nxt, gamma)[which]
 
 
 @dataclass(frozen=True)
@@ -415,8 +571,8 @@ def q_learning(
     epsilon: object = 0.2,
     eval_every: object = 10,
 ) -> QLearningRun:
-    """Tabular Q-learning on ``world``, trained on the ``"true"``, ``"proxy"`` or ``"shaped"``
-    reward, with epsilon-greedy exploration (ties broken at random) and a table started at 0.
+    """Tabular Q-learning on ``world``, trained on the ``"true"``, ``"proxy"``, ``"shaped"``
+    (checkpoint potential) or ``"progress"`` (distance potential) reward, with epsilon-greedy exploration (ties broken at random) and a table started at 0.
 
     Every ``eval_every`` episodes (and after the last) the greedy policy is rolled out and
     scored on both the proxy and the true reward. ``alpha`` and ``epsilon`` lie in (0, 1]
@@ -456,7 +612,7 @@ def q_learning(
                 best = [a for a in range(n_actions) if row[a] == top]
                 action = best[int(tie_break[t] * len(best))]
             nxt = world._move(state, action)
-            r = world.rewards(state, nxt, g)[which]
+            r = world._reward(which, state, nxt, g)
             target = r if nxt == goal else r + g * max(q[nxt])
             q[state][action] += lr * (target - q[state][action])
             state = nxt
