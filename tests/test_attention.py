@@ -796,6 +796,13 @@ def test_factorised_layer_reaches_every_token_in_two_hops():
     sc = at.spacetime_mask(t, s, "sparse_causal")
     two = at.mask_reach(sc, sc)
     assert not np.triu(two.reshape(t, s, t, s).any(axis=(1, 3)), 1).any()
+    # without the residual path a token of frame 3 never sees its own frame; with it, it does,
+    # and after t - 1 layers every frame has heard from every earlier frame
+    assert not at.mask_reach(sc, sc, sc)[3 * s, 3 * s]
+    deep = at.mask_reach(*[sc] * (t - 1), residual=True).reshape(t, s, t, s).any(axis=(1, 3))
+    assert np.array_equal(deep, np.tril(np.ones((t, t), bool)))
+    with pytest.raises(TypeError, match="residual"):
+        at.mask_reach(sc, residual=1)
 
 
 def test_mask_attention_flops_counts_allowed_pairs():

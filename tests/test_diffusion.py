@@ -681,3 +681,21 @@ def test_curation_helpers_reject_bad_input():
     test = df.toy_video_dataset(rng, 5, n_frames=8, size=8, radius=2.0)
     with pytest.raises(ValueError, match="min_motion|thresholds"):
         df.curation_experiment(rng, 50, 0.5, test, [0.5], min_motion=10.0)
+
+
+def test_mask_costs_agree_with_closed_form_attention_costs():
+    # the token-grid masks of lilbook.attention, priced pair by pair, against the closed forms
+    from lilbook import attention as at
+
+    t, side, d = 5, 4, 16  # 16 tokens per frame at patch 1
+    s = side * side
+    price = {p: at.mask_attention_flops(at.spacetime_mask(t, s, p), d) for p in at.SPACETIME_PATTERNS}
+    assert price["full"] == pytest.approx(df.full_attention_flops(t, side, side, d))
+    assert price["all_frames"] == price["full"]
+    assert price["spatial"] + price["temporal"] == pytest.approx(
+        df.factorized_attention_flops(t, side, side, d)
+    )
+    assert price["first_frame"] == pytest.approx(df.keyframe_attention_flops(t, side, side, d, key_frames=1))
+    # the closed form charges 2 key frames to every frame; the mask's first two frames read one
+    two = df.keyframe_attention_flops(t, side, side, d, key_frames=2)
+    assert two - price["sparse_causal"] == pytest.approx(2 * 4 * s * s * d)

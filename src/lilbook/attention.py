@@ -470,20 +470,24 @@ def _spacetime_mask(t: int, s: int, pattern: str) -> NDArray[np.bool_]:
     return np.kron(frames, np.ones((s, s), dtype=bool)).astype(bool)
 
 
-def mask_reach(*masks: object) -> NDArray[np.bool_]:
+def mask_reach(*masks: object, residual: bool = False) -> NDArray[np.bool_]:
     """Which tokens can reach which after attention layers with these masks, applied in order.
 
     After one layer, query i holds information from key j when ``masks[0][i, j]``; after a second
     layer, when some token k has ``masks[1][i, k]`` and ``masks[0][k, j]`` (a boolean matrix
-    product), and so on. Every mask must be square and of the same size.
+    product), and so on. With ``residual=True`` every token also keeps its own information
+    through the residual connection (each mask gains its diagonal). Every mask must be square
+    and of the same size.
     """
     if not masks:
         raise TypeError("mask_reach needs at least one mask")
     checked = [_bool_mask(m, f"masks[{i}]") for i, m in enumerate(masks)]
     n = checked[0].shape[0]
     for i, m in enumerate(checked):
-        if m.shape != (n, n):
+        if m.ndim != 2 or m.shape != (n, n):
             raise ValueError(f"masks[{i}] must be square with the shape of masks[0], {(n, n)}; got {m.shape}")
+    if check_bool(residual, "residual"):
+        checked = [m | np.eye(n, dtype=bool) for m in checked]
     reach = checked[0]
     for m in checked[1:]:
         reach = (m.astype(np.int64) @ reach.astype(np.int64)) > 0
