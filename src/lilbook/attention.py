@@ -504,7 +504,13 @@ def mask_attention_flops(mask: object, d_model: int) -> float:
         raise ValueError(f"mask must have shape (n_queries, n_keys); got shape {m.shape}")
     if not np.all(m.any(axis=1)):
         raise ValueError("mask leaves a query row with no allowed key; every row needs at least one True")
-    return float(attention_flops(1, d_model, n_keys=int(m.sum())))
+    return _mask_attention_flops(m, positive_int(d_model, "d_model"))
+
+
+def _mask_attention_flops(mask: NDArray[np.bool_], d_model: int) -> float:
+    """Each allowed (query, key) pair costs one score and one weighted value: price them all
+    with the book's one attention count, as a single query over ``mask.sum()`` keys."""
+    return float(attention_flops(1, d_model, n_keys=int(mask.sum())))
 
 
 # ---------------------------------------------------------------------------------------------
