@@ -734,3 +734,102 @@ def test_attention_cost_and_video_costs_use_the_one_count():
 def test_attention_flops_rejects_token_counts_that_are_not_whole_numbers(bad):
     with pytest.raises(ValueError, match="n_tokens must be whole numbers >= 1"):
         at.attention_flops(bad, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Space-time attention patterns of video models
+# ---------------------------------------------------------------------------------------------
+
+
+def _brute_spacetime(t, s, pattern):
+    """The same masks written token by token from the papers' definitions."""
+    n = t * s
+    m = np.zeros((n, n), dtype=bool)
+    for i in range(n):
+        fi, si = divmod(i, s)
+        for j in range(n):
+            fj, sj = divmod(j, s)
+            if pattern in ("full", "all_frames"):
+                ok = True
+            elif pattern == "spatial":
+                ok = fi == fj
+            elif pattern == "temporal":
+                ok = si == sj
+            elif pattern == "sparse_causal":  # first frame and previous frame (frame 0: itself)
+                ok = fj == 0 or fj == max(fi - 1, 0)
+            else:  # first_frame
+                ok = fj == 0
+            m[i, j] = ok
+    return m
+
+
+@given(st.integers(1, 5), st.integers(1, 4), st.sampled_from(at.SPACETIME_PATTERNS))
+@settings(max_examples=60, deadline=None, database=None)
+def test_spacetime_mask_matches_token_by_token_definition(t, s, pattern):
+    m = at.spacetime_mask(t, s, pattern)
+    assert m.dtype == bool and m.shape == (t * s, t * s)
+    assert np.array_equal(m, _brute_spacetime(t, s, pattern))
+
+
+def test_spacetime_mask_key_counts():
+    t, s = 6, 4
+    keys = {p: at.spacetime_mask(t, s, p).sum(axis=1) for p in at.SPACETIME_PATTERNS}
+    assert np.all(keys["full"] == t * s) and np.all(keys["spatial"] == s)
+    assert np.all(keys["temporal"] == t) and np.all(keys["first_frame"] == s)
+    # frames 0 and 1 see only frame 0; later frames see frame 0 and their predecessor
+    assert keys["sparse_causal"].tolist() == [s] * 2 * s + [2 * s] * (t - 2) * s
+    # sparse-causal attention never lets frame f >= 2 see itself
+    m = at.spacetime_mask(t, s, "sparse_causal")
+    assert not m[3 * s, 3 * s] and m[3 * s, 0] and m[3 * s, 2 * s]
+
+
+def test_factorised_layer_reaches_every_token_in_two_hops():
+    t, s = 5, 3
+    sp, tm = at.spacetime_mask(t, s, "spatial"), at.spacetime_mask(t, s, "temporal")
+    assert not sp.all() and not tm.all()
+    assert at.mask_reach(sp, tm).all() and at.mask_reach(tm, sp).all()
+    assert np.array_equal(at.mask_reach(sp), sp)
+    # first-frame attention alone never lets frame 0 hear from the others, however deep
+    ff = at.spacetime_mask(t, s, "first_frame")
+    assert not at.mask_reach(ff, ff, ff)[:s, s:].any()
+    # sparse-causal: information flows only forward, one frame per layer beyond the first
+    sc = at.spacetime_mask(t, s, "sparse_causal")
+    two = at.mask_reach(sc, sc)
+    assert not np.triu(two.reshape(t, s, t, s).any(axis=(1, 3)), 1).any()
+    # without the residual path a token of frame 3 never sees its own frame; with it, it does,
+    # and after t - 1 layers every frame has heard from every earlier frame
+    assert not at.mask_reach(sc, sc, sc)[3 * s, 3 * s]
+    deep = at.mask_reach(*[sc] * (t - 1), residual=True).reshape(t, s, t, s).any(axis=(1, 3))
+    assert np.array_equal(deep, np.tril(np.ones((t, t), bool)))
+    with pytest.raises(TypeError, match="residual"):
+        at.mask_reach(sc, residual=1)
+
+
+def test_mask_attention_flops_counts_allowed_pairs():
+    d = 8
+    m = np.array([[True, False, True], [False, True, False]])
+    assert at.mask_attention_flops(m, d) == 4 * 3 * d
+    full = at.spacetime_mask(4, 3, "full")
+    assert at.mask_attention_flops(full, d) == pytest.approx(4 * 12**2 * d)
+    assert at.mask_attention_flops(full, d) == pytest.approx(at.attention_flops(12, d))
+
+
+def test_spacetime_helpers_reject_bad_input():
+    with pytest.raises(ValueError, match="pattern"):
+        at.spacetime_mask(3, 2, "diagonal")
+    with pytest.raises(ValueError, match="n_frames"):
+        at.spacetime_mask(0, 2, "full")
+    with pytest.raises(TypeError, match="tokens_per_frame"):
+        at.spacetime_mask(3, 2.0, "full")
+    with pytest.raises(TypeError, match="mask"):
+        at.mask_reach()
+    with pytest.raises(ValueError, match="square"):
+        at.mask_reach(np.ones((2, 2), bool), np.ones((3, 3), bool))
+    with pytest.raises(TypeError, match="boolean"):
+        at.mask_reach(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="no allowed key"):
+        at.mask_attention_flops(np.array([[True, False], [False, False]]), 4)
+    with pytest.raises(ValueError, match="shape"):
+        at.mask_attention_flops(np.ones(3, bool), 4)
+    with pytest.raises(ValueError, match="d_model"):
+        at.mask_attention_flops(np.ones((2, 2), bool), 0)

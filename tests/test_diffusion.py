@@ -611,3 +611,91 @@ def test_private_ddim_loop_matches_unconditional_ddim_sample(small_model):
     mask = np.zeros(model.mean.size, dtype=bool)
     loop = df._ddim_loop(model, ab, np.random.default_rng(4), 2, mask, None, "none", 1.0)
     np.testing.assert_array_equal(loop, df.ddim_sample(model, ab, np.random.default_rng(4), 2))
+
+
+# ------------------------------------------------------------------------------------
+# Data curation on toy clips
+# ------------------------------------------------------------------------------------
+
+
+def test_curation_pool_makes_static_and_cut_clips():
+    videos, bad = df.curation_pool(np.random.default_rng(0), 600, 0.5, n_frames=8, size=8)
+    assert videos.shape == (600, 8, 8, 8) and bad.shape == (600,)
+    assert 0.4 < bad.mean() < 0.6
+    still = np.all(videos == videos[:, :1], axis=(1, 2, 3))
+    assert not still[~bad].any()  # good clips move
+    assert 0.35 < still[bad].mean() < 0.65  # about half the bad clips are static
+    none_bad = df.curation_pool(np.random.default_rng(1), 50, 0.0)[1]
+    assert not none_bad.any()
+
+
+def test_clip_scores_by_hand():
+    v = np.zeros((2, 5, 1, 2))
+    v[0] = np.array([0, 1, 2, 3, 4])[:, None, None]  # steady change of 1 per frame
+    v[1, 3:] = 6.0  # still, then one jump of 6 between frames 2 and 3
+    motion, jump = df.clip_scores(v + 0.0)
+    assert motion.tolist() == pytest.approx([1.0, 1.5])
+    assert jump[0] == pytest.approx(1.0)
+    assert jump[1] > 1e5  # the median change is zero: a cut in an otherwise static clip
+
+
+def test_denoising_mse_equals_posterior_variance_for_gaussian_data():
+    # data drawn from a known Gaussian: the Wiener filter's error per direction is
+    # lam sigma^2 / (ab lam + sigma^2), averaged over directions and levels
+    rng = np.random.default_rng(3)
+    lam = np.array([4.0, 1.0, 0.25, 0.04])
+    train = rng.standard_normal((20000, 2, 2)) * np.sqrt(lam).reshape(1, 2, 2)
+    model = df.fit_gaussian_video_model(train, ridge=1e-9)
+    test = rng.standard_normal((20000, 2, 2)) * np.sqrt(lam).reshape(1, 2, 2)
+    levels = np.array([0.2, 0.5, 0.8])
+    expected = np.mean([np.mean(lam * (1 - a) / (a * lam + 1 - a)) for a in levels])
+    got = df.denoising_mse(model, test, levels, np.random.default_rng(4))
+    assert got == pytest.approx(expected, rel=0.03)
+
+
+def test_curation_beats_more_uncurated_data():
+    test = df.toy_video_dataset(np.random.default_rng(9), 60, n_frames=8, size=8, radius=2.0)
+    levels = np.asarray(df.cosine_alpha_bar(np.array([0.3, 0.6])))
+    r = df.curation_experiment(np.random.default_rng(0), 800, 0.5, test, levels)
+    assert r["curated"] < r["uncurated"] and r["curated"] < r["random subset"]
+    assert r["kept"] < 800 and r["bad_caught"] > 0.5 and r["good_lost"] < 0.1
+
+
+def test_curation_helpers_reject_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="bad_fraction"):
+        df.curation_pool(rng, 10, 1.5)
+    with pytest.raises(ValueError, match="n_frames"):
+        df.curation_pool(rng, 10, 0.5, n_frames=3)
+    with pytest.raises(TypeError, match="rng"):
+        df.curation_pool(0, 10, 0.5)
+    with pytest.raises(ValueError, match="videos"):
+        df.clip_scores(np.zeros((3, 2, 4, 4)))
+    model = df.fit_gaussian_video_model(rng.standard_normal((10, 2, 2, 2)))
+    with pytest.raises(ValueError, match="videos"):
+        df.denoising_mse(model, np.zeros((3, 2, 3, 3)), [0.5], rng)
+    with pytest.raises(ValueError, match="alpha_bars"):
+        df.denoising_mse(model, np.zeros((3, 2, 2, 2)), [0.0], rng)
+    with pytest.raises(TypeError, match="model"):
+        df.denoising_mse("model", np.zeros((3, 2, 2, 2)), [0.5], rng)
+    test = df.toy_video_dataset(rng, 5, n_frames=8, size=8, radius=2.0)
+    with pytest.raises(ValueError, match="min_motion|thresholds"):
+        df.curation_experiment(rng, 50, 0.5, test, [0.5], min_motion=10.0)
+
+
+def test_mask_costs_agree_with_closed_form_attention_costs():
+    # the token-grid masks of lilbook.attention, priced pair by pair, against the closed forms
+    from lilbook import attention as at
+
+    t, side, d = 5, 4, 16  # 16 tokens per frame at patch 1
+    s = side * side
+    price = {p: at.mask_attention_flops(at.spacetime_mask(t, s, p), d) for p in at.SPACETIME_PATTERNS}
+    assert price["full"] == pytest.approx(df.full_attention_flops(t, side, side, d))
+    assert price["all_frames"] == price["full"]
+    assert price["spatial"] + price["temporal"] == pytest.approx(
+        df.factorized_attention_flops(t, side, side, d)
+    )
+    assert price["first_frame"] == pytest.approx(df.keyframe_attention_flops(t, side, side, d, key_frames=1))
+    # the closed form charges 2 key frames to every frame; the mask's first two frames read one
+    two = df.keyframe_attention_flops(t, side, side, d, key_frames=2)
+    assert two - price["sparse_causal"] == pytest.approx(2 * 4 * s * s * d)

@@ -54,6 +54,8 @@ __all__ = [
     "linear_attention",
     "local_indices",
     "local_mask",
+    "mask_attention_flops",
+    "mask_reach",
     "multi_head_attention",
     "performer_projection",
     "positive_random_features",
@@ -62,6 +64,8 @@ __all__ = [
     "scaled_dot_product_attention",
     "sinusoidal_encoding",
     "softmax",
+    "SPACETIME_PATTERNS",
+    "spacetime_mask",
     "sparse_attention",
     "strided_indices",
     "strided_mask",
@@ -419,6 +423,94 @@ def bigbird_mask(
         | global_mask(seq_len, n_global)
         | random_mask(seq_len, n_random, rng)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention patterns over the tokens of a video (frames x tokens per frame)
+# ---------------------------------------------------------------------------------------------
+
+SPACETIME_PATTERNS = ("full", "spatial", "temporal", "sparse_causal", "first_frame", "all_frames")
+
+
+def spacetime_mask(n_frames: int, tokens_per_frame: int, pattern: str) -> NDArray[np.bool_]:
+    """Which key each query may attend to, for a clip of ``n_frames`` x ``tokens_per_frame`` tokens.
+
+    Tokens are numbered frame by frame (token ``f * S + s`` is position ``s`` of frame ``f``), so
+    the mask is ``(T S, T S)``. Patterns:
+
+    * ``"full"``: every token sees every token of every frame (joint space-time attention);
+    * ``"spatial"``: only the tokens of its own frame; ``"temporal"``: only the same position in
+      every frame (the two passes of a factorised layer);
+    * ``"sparse_causal"``: the tokens of the first and of the previous frame (Tune-A-Video; the
+      first frame, having no previous one, sees itself);
+    * ``"first_frame"``: the tokens of the first frame only (Text2Video-Zero's cross-frame
+      attention);
+    * ``"all_frames"``: the tokens of all frames (ControlVideo's fully cross-frame attention),
+      the same mask as ``"full"``, reached by reusing a spatial layer's weights on the whole clip.
+    """
+    t = positive_int(n_frames, "n_frames")
+    s = positive_int(tokens_per_frame, "tokens_per_frame")
+    if pattern not in SPACETIME_PATTERNS:
+        raise ValueError(f"pattern must be one of {SPACETIME_PATTERNS}; got {pattern!r}")
+    return _spacetime_mask(t, s, pattern)
+
+
+def _spacetime_mask(t: int, s: int, pattern: str) -> NDArray[np.bool_]:
+    """Frame-level rule (which key frames a query frame sees), expanded to the tokens."""
+    q, k = np.arange(t)[:, None], np.arange(t)[None, :]  # query frame, key frame
+    if pattern == "temporal":  # every frame, but only the same position s
+        return np.kron(np.ones((t, t), dtype=bool), np.eye(s, dtype=bool)).astype(bool)
+    frames = {
+        "full": np.ones((t, t), dtype=bool),
+        "all_frames": np.ones((t, t), dtype=bool),
+        "spatial": q == k,
+        "sparse_causal": (k == 0) | (k == np.maximum(q - 1, 0)),
+        "first_frame": np.broadcast_to(k == 0, (t, t)),
+    }[pattern]
+    return np.kron(frames, np.ones((s, s), dtype=bool)).astype(bool)
+
+
+def mask_reach(*masks: object, residual: bool = False) -> NDArray[np.bool_]:
+    """Which tokens can reach which after attention layers with these masks, applied in order.
+
+    After one layer, query i holds information from key j when ``masks[0][i, j]``; after a second
+    layer, when some token k has ``masks[1][i, k]`` and ``masks[0][k, j]`` (a boolean matrix
+    product), and so on. With ``residual=True`` every token also keeps its own information
+    through the residual connection (each mask gains its diagonal). Every mask must be square
+    and of the same size.
+    """
+    if not masks:
+        raise TypeError("mask_reach needs at least one mask")
+    checked = [_bool_mask(m, f"masks[{i}]") for i, m in enumerate(masks)]
+    n = checked[0].shape[0]
+    for i, m in enumerate(checked):
+        if m.ndim != 2 or m.shape != (n, n):
+            raise ValueError(f"masks[{i}] must be square with the shape of masks[0], {(n, n)}; got {m.shape}")
+    if check_bool(residual, "residual"):
+        checked = [m | np.eye(n, dtype=bool) for m in checked]
+    reach = checked[0]
+    for m in checked[1:]:
+        reach = (m.astype(np.int64) @ reach.astype(np.int64)) > 0
+    return reach
+
+
+def mask_attention_flops(mask: object, d_model: int) -> float:
+    """FLOPs of attention restricted to ``mask``: each allowed (query, key) pair is scored and
+    weighted once, so :func:`attention_flops` for one query over ``mask.sum()`` keys.
+
+    Every query row must allow at least one key."""
+    m = _bool_mask(mask)
+    if m.ndim != 2:
+        raise ValueError(f"mask must have shape (n_queries, n_keys); got shape {m.shape}")
+    if not np.all(m.any(axis=1)):
+        raise ValueError("mask leaves a query row with no allowed key; every row needs at least one True")
+    return _mask_attention_flops(m, positive_int(d_model, "d_model"))
+
+
+def _mask_attention_flops(mask: NDArray[np.bool_], d_model: int) -> float:
+    """Each allowed (query, key) pair costs one score and one weighted value: price them all
+    with the book's one attention count, as a single query over ``mask.sum()`` keys."""
+    return float(attention_flops(1, d_model, n_keys=int(mask.sum())))
 
 
 # ---------------------------------------------------------------------------------------------

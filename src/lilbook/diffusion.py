@@ -14,6 +14,9 @@ Everything the chapter computes lives here, so it can be unit-tested:
 * a toy video generator (a soft disc moving across a small frame);
 * the FLOP count of full space-time attention against factorised spatial-then-temporal
   attention;
+* a toy version of video data curation: a pool of clips with static and cut clips mixed in,
+  motion and cut scores that filter them out, and the denoising error of a model fitted to the
+  curated or the uncurated pool;
 * a closed-form Gaussian (linear) denoiser fitted to toy videos, and DDIM sampling with it,
   optionally conditioned on known frames by replacement or by reconstruction guidance
   (Ho, Salimans et al. 2022).
@@ -54,7 +57,11 @@ __all__ = [
     "GaussianVideoModel",
     "alpha_bar_from_betas",
     "attention_flops",
+    "clip_scores",
     "conditional_mean",
+    "curation_experiment",
+    "curation_pool",
+    "denoising_mse",
     "convert_prediction",
     "cosine_alpha_bar",
     "cosine_beta_schedule",
@@ -767,3 +774,111 @@ def conditional_mean(
         out[:, ~a] = model.mean[~a] + (cov[np.ix_(~a, a)] @ sol).T
     out = out.reshape(-1, *shape)
     return out[0] if single else out
+
+
+# ------------------------------------------------------------------------------------
+# Data curation on toy clips
+# ------------------------------------------------------------------------------------
+
+
+def curation_pool(
+    rng: np.random.Generator,
+    n_videos: int,
+    bad_fraction: float,
+    n_frames: int = 8,
+    size: int = 8,
+    radius: float = 2.0,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """A pool of toy clips of which about ``bad_fraction`` are unusable, and which ones they are.
+
+    Good clips are :func:`toy_video_dataset` clips (a disc moving one pixel per frame). Bad clips
+    are, in equal shares, *static* (the disc never moves: no motion to learn) and *cut* (the
+    second half of the clip is a different clip, as when a scene cut is missed). Returns
+    ``(videos, is_bad)`` with shapes (n_videos, n_frames, size, size) and (n_videos,).
+    """
+    rng = generator(rng)
+    n = positive_int(n_videos, "n_videos")
+    frac = real_scalar(bad_fraction, "bad_fraction")
+    if not 0 <= frac <= 1:
+        raise ValueError(f"bad_fraction must lie in the allowed range 0 <= bad_fraction <= 1; got {frac!r}")
+    t = positive_int(n_frames, "n_frames")
+    if t < 4:
+        raise ValueError(f"n_frames must be >= 4 so that a cut has two frames on each side; got {t}")
+    videos = toy_video_dataset(rng, n, n_frames=t, size=size, radius=radius)
+    other = toy_video_dataset(rng, n, n_frames=t, size=size, radius=radius)
+    kind = rng.choice(3, size=n, p=[1 - frac, frac / 2, frac / 2])  # 0 good, 1 static, 2 cut
+    videos[kind == 1] = videos[kind == 1][:, :1]  # the first frame repeated
+    videos[kind == 2, t // 2 :] = other[kind == 2, t // 2 :]
+    return videos, kind > 0
+
+
+def clip_scores(videos: object) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-clip ``(motion, jump)``: the mean absolute change between consecutive frames, and the
+    largest such change divided by the median one (large when one transition is a cut)."""
+    v = finite_array(videos, "videos")
+    if v.ndim < 3 or v.shape[1] < 3:
+        raise ValueError(f"videos must have shape (n_videos, frames >= 3, ...); got {v.shape}")
+    return _clip_scores(v)
+
+
+def _clip_scores(v: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    change = np.abs(np.diff(v, axis=1)).reshape(v.shape[0], v.shape[1] - 1, -1).mean(axis=2)
+    motion = change.mean(axis=1)  # a crude optical-flow score: static clips score 0
+    jump = change.max(axis=1) / np.maximum(np.median(change, axis=1), 1e-6)
+    return motion, jump
+
+
+def denoising_mse(
+    model: GaussianVideoModel, videos: object, alpha_bars: object, rng: np.random.Generator
+) -> float:
+    """Mean squared error of ``model``'s clean-video estimate on noised ``videos``, averaged over
+    the noise levels ``alpha_bars`` and all pixels: the x-prediction training loss, on held-out
+    clips."""
+    if not isinstance(model, GaussianVideoModel):
+        raise TypeError(f"model must be a GaussianVideoModel; got {type(model).__name__}")
+    v = finite_array(videos, "videos")
+    if v.shape[1:] != model.shape:
+        raise ValueError(f"videos must have shape (n, {', '.join(map(str, model.shape))}); got {v.shape}")
+    ab = _check_alpha_bar(alpha_bars, "alpha_bars").reshape(-1)
+    rng = generator(rng)
+    errs = []
+    with threadpool_limits(1, "blas"):
+        for a in ab:
+            z = math.sqrt(a) * v + math.sqrt(1 - a) * rng.standard_normal(v.shape)
+            errs.append(np.mean((model.denoise(z, float(a)) - v) ** 2))
+    return float(np.mean(errs))
+
+
+def curation_experiment(
+    rng: np.random.Generator,
+    pool_size: int,
+    bad_fraction: float,
+    test_videos: object,
+    alpha_bars: object,
+    min_motion: float = 0.05,
+    max_jump: float = 2.5,
+) -> dict[str, float]:
+    """Fit the Gaussian denoiser to an uncurated pool, to its curated part, and to a random
+    subset of the pool as large as the curated part; score each on clean held-out clips.
+
+    Returns the three denoising errors (keys ``"uncurated"``, ``"curated"``, ``"random subset"``)
+    and the curation's bookkeeping: ``"kept"`` (clips kept), ``"bad_caught"`` (share of bad clips
+    removed) and ``"good_lost"`` (share of good clips removed).
+    """
+    rng = generator(rng)
+    pool, bad = curation_pool(rng, pool_size, bad_fraction, *np.shape(test_videos)[1:3], 2.0)
+    lo = real_scalar(min_motion, "min_motion")
+    hi = real_scalar(max_jump, "max_jump")
+    motion, jump = _clip_scores(pool)
+    keep = (motion > lo) & (jump < hi)
+    if keep.sum() < 2:
+        raise ValueError("the curation thresholds keep fewer than 2 clips; loosen min_motion or max_jump")
+    subset = rng.choice(pool_size, size=int(keep.sum()), replace=False)
+    out = {
+        name: denoising_mse(fit_gaussian_video_model(pool[sel]), test_videos, alpha_bars, rng)
+        for name, sel in (("uncurated", slice(None)), ("curated", keep), ("random subset", subset))
+    }
+    out["kept"] = float(keep.sum())
+    out["bad_caught"] = float(np.mean(~keep[bad])) if bad.any() else float("nan")
+    out["good_lost"] = float(np.mean(~keep[~bad])) if (~bad).any() else float("nan")
+    return out
