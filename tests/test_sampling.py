@@ -688,3 +688,18 @@ def test_step_search_bad_input():
         sa.simulate_step_search("beam", 4, **{**kw, "rng": 0})
     with pytest.raises(ValueError, match="5e7"):
         sa.simulate_step_search("beam", 4096, **{**kw, "n_steps": 64, "trials": 1000})
+
+
+def test_parallel_budget_to_match_is_the_first_integer_that_reaches():
+    p, d = 0.24, 1.0
+    acc = np.array([sa.best_of_n_accuracy(n, p, d) for n in range(1, 301)])
+    for target in (0.3, 0.6, 0.75):
+        n = sa.parallel_budget_to_match(target, p, d, max_n=300)
+        first = int(np.argmax(acc >= target)) + 1  # linear scan over every integer
+        assert n == first
+    assert sa.parallel_budget_to_match(0.99, p, d, max_n=300) is None
+    assert sa.parallel_budget_to_match(0.0, p, d) == 1
+    with pytest.raises(ValueError, match="target"):
+        sa.parallel_budget_to_match(1.2, p, d)
+    with pytest.raises(ValueError, match="max_n"):
+        sa.parallel_budget_to_match(0.5, p, d, max_n=0)

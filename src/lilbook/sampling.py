@@ -60,6 +60,7 @@ __all__ = [
     "flops_matched_multiplier",
     "compute_optimal_split",
     "majority_vote_accuracy",
+    "parallel_budget_to_match",
     "pass_at_k",
     "revision_accuracy",
     "simulate_best_of_n",
@@ -864,9 +865,49 @@ def _step_search(method, n, steps, q, d, h, mu, width, tau, trials, rng) -> floa
             parents = np.repeat(keep, width, axis=1)
         else:  # REBASE: expansions in proportion to softmax(score / tau)
             w = np.exp((score - score.max(axis=1, keepdims=True)) / tau)
-            cum = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
-            u = (np.arange(n) + rng.random((trials, 1))) / n  # systematic resampling
-            parents = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), n - 1)
+            cum = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1) + rows
+            u = (np.arange(n) + rng.random((trials, 1))) / n + rows  # systematic resampling
+            parents = np.searchsorted(cum.ravel(), u.ravel()).reshape(trials, n) - rows * n
+            parents = np.clip(parents, 0, n - 1)
         state = _extend(state[rows, parents], q, h, rng)
     final = means[state] + rng.standard_normal(state.shape)
     return float(np.mean(state[rows[:, 0], np.argmax(final, axis=1)] == 0))
+
+
+def parallel_budget_to_match(
+    target: float, p_correct: float, separation: float, *, max_n: int = 10**5
+) -> int | None:
+    """Smallest integer N whose best-of-N accuracy reaches ``target``, or None.
+
+    Uses :func:`best_of_n_accuracy` without convincing errors, which never decreases with
+    N, so a bisection over the integers ``1 .. max_n`` finds the first N with
+    ``accuracy >= target``. Returns None when even ``max_n`` samples fall short.
+
+    Parameters
+    ----------
+    target : float
+        Accuracy to reach, in ``[0, 1]``.
+    p_correct : float
+        Probability that one sample is correct, in ``[0, 1]``.
+    separation : float
+        Verifier quality d, in ``[0, 40]``.
+    max_n : int, optional
+        Largest N tried, in ``[1, MAX_BEST_OF_N]``.
+    """
+    goal = _check_probability(target, "target")
+    p, d, _, _ = _verifier_model(p_correct, separation, 0.0, 0.0)
+    top = int_in_range(max_n, "max_n", 1, MAX_BEST_OF_N)
+    return _parallel_budget_to_match(goal, p, d, top)
+
+
+def _parallel_budget_to_match(goal: float, p: float, d: float, top: int) -> int | None:
+    def reaches(n: int) -> bool:
+        return float(best_of_n_accuracy(n, p, d)) >= goal
+
+    if not reaches(top):
+        return None
+    lo, hi = 0, top  # reaches(hi) holds; reaches(lo) is false or lo == 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+    return hi
