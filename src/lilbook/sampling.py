@@ -314,6 +314,9 @@ def _verifier_model(
     return p, d, h, mu
 
 
+_check_verifier_model = _verifier_model  # the same checks, under a name that says so
+
+
 def _sample_counts(n_samples: object) -> NDArray[np.int64]:
     arr = real_array(n_samples, "n_samples")
     if np.any(arr != np.round(arr)) or np.any(arr < 1) or np.any(arr > MAX_BEST_OF_N):
@@ -751,12 +754,12 @@ def flops_matched_multiplier(
     k = real_scalar(size_ratio, "size_ratio")
     if not (math.isfinite(k) and 1.0 <= k <= 1e6):
         raise ValueError(f"size_ratio must lie in [1, 1e6]; got {k!r}")
-    return as_output(_flops_matched_multiplier(ratio, k))
+    return _flops_matched_multiplier(ratio, k)
 
 
-def _flops_matched_multiplier(ratio: NDArray[np.float64], k: float) -> NDArray[np.float64]:
+def _flops_matched_multiplier(ratio: NDArray[np.float64], k: float) -> FloatOrArray:
     # pretraining is 6 FLOPs per parameter per token, generation 2: hence the 3
-    return k + 3.0 * (k - 1.0) / ratio
+    return as_output(k + 3.0 * (k - 1.0) / ratio)
 
 
 # ------------------------------------------------------------------------------------
@@ -831,7 +834,7 @@ def simulate_step_search(
     n = int_in_range(budget, "budget", 1, 4096)
     steps = int_in_range(n_steps, "n_steps", 1, 64)
     q = _check_probability(p_step, "p_step")
-    _, d, h, mu = _verifier_model(q, separation, p_fooling, fooling_score)
+    _, d, h, mu = _check_verifier_model(q, separation, p_fooling, fooling_score)
     width = int_in_range(beam_width, "beam_width", 1, 4096)
     if method == "beam" and n % width:
         raise ValueError(f"budget must be a multiple of beam_width for beam search; got {n}, {width}")
