@@ -487,3 +487,219 @@ def test_check_probability():
         sa._check_probability(1.5, "p_first")
     with pytest.raises(TypeError, match="p_first"):
         sa._check_probability("0.5", "p_first")
+
+
+# ------------------------------------------------------------------------------------
+# Revision with a verifier that sees every attempt
+# ------------------------------------------------------------------------------------
+
+
+def brute_count_distribution(n_chains, n_attempts, g, p1, a, b):
+    """Enumerate every viability pattern and correctness sequence of every chain."""
+    chain = np.zeros(n_attempts + 1)
+    chain[0] += 1 - g
+    for seq in itertools.product([0, 1], repeat=n_attempts):
+        prob = p1 if seq[0] else 1 - p1
+        for prev, cur in zip(seq, seq[1:]):
+            if prev:
+                prob *= (1 - b) if cur else b
+            else:
+                prob *= a if cur else (1 - a)
+        chain[sum(seq)] += g * prob
+    pool = np.array([1.0])
+    for _ in range(n_chains):
+        new = np.zeros(pool.size + n_attempts)
+        for i, x in enumerate(pool):
+            new[i : i + n_attempts + 1] += x * chain
+        pool = new
+    return pool
+
+
+@FAST
+@given(
+    st.integers(1, 3),
+    st.integers(1, 5),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+)
+def test_correct_count_distribution_matches_enumeration(n, r, g, p1, a, b):
+    got = sa.correct_count_distribution(
+        n, r, p_approach=g, p_first=p1, fix_rate=a, break_rate=b
+    )
+    np.testing.assert_allclose(got, brute_count_distribution(n, r, g, p1, a, b), atol=1e-12)
+    assert got.sum() == pytest.approx(1.0)
+
+
+def test_best_of_pool_limits_and_closed_form():
+    assert sa.best_of_pool_accuracy(10, 0, 2.0) == 0.0
+    assert sa.best_of_pool_accuracy(10, 10, 2.0) == pytest.approx(1.0, abs=1e-9)
+    # a blind verifier picks uniformly: c / n
+    np.testing.assert_allclose(sa.best_of_pool_accuracy(8, [1, 3, 8], 0.0), [1 / 8, 3 / 8, 1], atol=1e-6)
+    # one right, one wrong: P(N(d,1) > N(0,1)) = Phi(d / sqrt 2)
+    for d in (0.5, 1.0, 3.0):
+        assert sa.best_of_pool_accuracy(2, 1, d) == pytest.approx(
+            0.5 * (1 + math.erf(d / 2)), abs=1e-6
+        )
+
+
+def test_best_of_pool_agrees_with_best_of_n_on_binomial_pools():
+    # averaging over a binomial number of correct answers gives plain best-of-N
+    n, p, d = 12, 0.3, 1.5
+    c = np.arange(n + 1)
+    weights = [math.comb(n, int(k)) * p**k * (1 - p) ** (n - k) for k in c]
+    mixed = float(np.dot(weights, sa.best_of_pool_accuracy(n, c, d)))
+    assert mixed == pytest.approx(sa.best_of_n_accuracy(n, p, d), abs=1e-5)
+
+
+def test_verified_split_all_parallel_is_best_of_n_and_easy_favours_sequential():
+    model = dict(p_first=0.3, fix_rate=0.25, break_rate=0.05, separation=1.0)
+    t = sa.verified_split_accuracies(16, p_approach=0.5, **model)
+    assert list(t.n_parallel) == [1, 2, 4, 8, 16]
+    assert t.accuracy[-1] == pytest.approx(sa.best_of_n_accuracy(16, 0.15, 1.0), abs=1e-5)
+    # every approach viable and revisions improve: one long chain has the most correct
+    # attempts in expectation, and the verifier picks the best of them
+    easy = sa.verified_split_accuracies(64, p_approach=1.0, **model)
+    assert easy.n_parallel[easy.best] == 1
+    # rarely viable approaches: the single chain is right at most with probability g
+    hard = sa.verified_split_accuracies(64, p_approach=0.05, **model)
+    assert hard.accuracy[0] <= 0.05 + 1e-12
+    assert hard.n_parallel[hard.best] > 1
+
+
+def test_verified_split_matches_simulation():
+    rng = np.random.default_rng(3)
+    g, p1, a, b, d, n, r, trials = 0.6, 0.3, 0.3, 0.1, 1.0, 3, 4, 40000
+    viable = rng.random((trials, n)) < g
+    right = np.zeros((trials, n, r), dtype=bool)
+    right[:, :, 0] = rng.random((trials, n)) < p1
+    for t in range(1, r):
+        u = rng.random((trials, n))
+        right[:, :, t] = np.where(right[:, :, t - 1], u >= b, u < a)
+    right &= viable[:, :, None]
+    scores = d * right + rng.standard_normal(right.shape)
+    flat = scores.reshape(trials, -1).argmax(axis=1)
+    sim = right.reshape(trials, -1)[np.arange(trials), flat].mean()
+    table = sa.verified_split_accuracies(12, p_approach=g, p_first=p1, fix_rate=a, break_rate=b, separation=d)
+    exact = table.accuracy[list(table.n_parallel).index(3)]
+    assert exact == pytest.approx(sim, abs=4 * math.sqrt(0.25 / trials))
+
+
+def test_revision_verifier_bad_input():
+    kw = dict(p_approach=0.5, p_first=0.3, fix_rate=0.2, break_rate=0.1)
+    with pytest.raises(ValueError, match="n_chains"):
+        sa.correct_count_distribution(0, 3, **kw)
+    with pytest.raises(TypeError, match="n_attempts"):
+        sa.correct_count_distribution(2, 1.5, **kw)
+    with pytest.raises(ValueError, match="4096"):
+        sa.correct_count_distribution(100, 100, **kw)
+    with pytest.raises(ValueError, match="p_approach"):
+        sa.correct_count_distribution(2, 2, **{**kw, "p_approach": 1.5})
+    with pytest.raises(ValueError, match="n_correct"):
+        sa.best_of_pool_accuracy(4, 5, 1.0)
+    with pytest.raises(ValueError, match="separation"):
+        sa.best_of_pool_accuracy(4, 1, -1.0)
+    with pytest.raises(ValueError, match="budget"):
+        sa.verified_split_accuracies(0, separation=1.0, **kw)
+    with pytest.raises(ValueError, match="break_rate"):
+        sa.verified_split_accuracies(8, separation=1.0, **{**kw, "break_rate": -0.1})
+
+
+# ------------------------------------------------------------------------------------
+# FLOPs-matched test-time compute
+# ------------------------------------------------------------------------------------
+
+
+@FAST
+@given(st.floats(1e-3, 1e3), st.floats(1.0, 100.0))
+def test_flops_matched_multiplier_balances_total_flops(ratio, k):
+    m = sa.flops_matched_multiplier(ratio, k)
+    params, d_pre = 1.0, 1.0
+    d_inf = ratio * d_pre
+    small = 6 * params * d_pre + 2 * params * m * d_inf
+    large = 6 * k * params * d_pre + 2 * k * params * d_inf
+    assert small == pytest.approx(large, rel=1e-9)
+
+
+def test_flops_matched_multiplier_values_and_bad_input():
+    assert sa.flops_matched_multiplier(1.0) == pytest.approx(14 + 39)
+    assert sa.flops_matched_multiplier(1.0, 1.0) == pytest.approx(1.0)
+    np.testing.assert_allclose(sa.flops_matched_multiplier([0.5, 3.0]), [14 + 78, 14 + 13])
+    with pytest.raises(ValueError, match="inference_to_pretraining"):
+        sa.flops_matched_multiplier(0.0)
+    with pytest.raises(ValueError, match="size_ratio"):
+        sa.flops_matched_multiplier(1.0, 0.5)
+    with pytest.raises(TypeError, match="size_ratio"):
+        sa.flops_matched_multiplier(1.0, "14")
+
+
+# ------------------------------------------------------------------------------------
+# Step-level search with a process reward model
+# ------------------------------------------------------------------------------------
+
+
+def test_step_search_best_of_n_matches_the_exact_integral():
+    rng = np.random.default_rng(5)
+    kw = dict(n_steps=4, p_step=0.7, separation=1.0, p_fooling=0.1, fooling_score=2.0)
+    for n in (1, 8, 32):
+        sim = sa.simulate_step_search("best_of_n", n, trials=20000, rng=rng, **kw)
+        exact = sa.best_of_n_accuracy(n, 0.7**4, 1.0, p_fooling=0.1, fooling_score=2.0)
+        assert sim == pytest.approx(exact, abs=4 * math.sqrt(0.25 / 20000))
+
+
+@pytest.mark.parametrize("method", sa.STEP_SEARCH_METHODS)
+def test_step_search_limits(method):
+    rng = np.random.default_rng(0)
+    kw = dict(n_steps=5, separation=1.0, beam_width=2, trials=200, rng=rng)
+    assert sa.simulate_step_search(method, 8, p_step=1.0, **kw) == 1.0
+    assert sa.simulate_step_search(method, 8, p_step=0.0, **kw) == 0.0
+    # one prefix per depth: every method is a single sample, right with p_step**n_steps
+    one = sa.simulate_step_search(method, 1, n_steps=3, p_step=0.5, separation=2.0,
+                                  beam_width=1, trials=40000, rng=rng)
+    assert one == pytest.approx(0.125, abs=0.01)
+
+
+def test_beam_search_beats_best_of_n_with_an_honest_prm_and_loses_to_a_gameable_one():
+    kw = dict(n_steps=8, p_step=0.75, separation=1.0, beam_width=4, trials=1000)
+    honest = [sa.simulate_step_search(m, 16, rng=np.random.default_rng(1), **kw)
+              for m in ("best_of_n", "beam")]
+    assert honest[1] > honest[0] + 0.2
+    gamed = dict(kw, p_fooling=0.05, fooling_score=2.0)
+    big = [sa.simulate_step_search(m, 256, rng=np.random.default_rng(2), **{**gamed, "trials": 200})
+           for m in ("best_of_n", "beam")]
+    assert big[1] < big[0]
+
+
+def test_step_search_bad_input():
+    rng = np.random.default_rng(0)
+    kw = dict(n_steps=3, p_step=0.5, separation=1.0, trials=10, rng=rng)
+    with pytest.raises(ValueError, match="method"):
+        sa.simulate_step_search("mcts", 4, **kw)
+    with pytest.raises(ValueError, match="beam_width"):
+        sa.simulate_step_search("beam", 6, beam_width=4, **kw)
+    with pytest.raises(ValueError, match="budget"):
+        sa.simulate_step_search("beam", 0, **kw)
+    with pytest.raises(ValueError, match="p_step"):
+        sa.simulate_step_search("beam", 4, **{**kw, "p_step": 2.0})
+    with pytest.raises(ValueError, match="temperature"):
+        sa.simulate_step_search("rebase", 4, temperature=0.0, **kw)
+    with pytest.raises(TypeError, match="rng"):
+        sa.simulate_step_search("beam", 4, **{**kw, "rng": 0})
+    with pytest.raises(ValueError, match="5e7"):
+        sa.simulate_step_search("beam", 4096, **{**kw, "n_steps": 64, "trials": 1000})
+
+
+def test_parallel_budget_to_match_is_the_first_integer_that_reaches():
+    p, d = 0.24, 1.0
+    acc = np.array([sa.best_of_n_accuracy(n, p, d) for n in range(1, 301)])
+    for target in (0.3, 0.6, 0.75):
+        n = sa.parallel_budget_to_match(target, p, d, max_n=300)
+        first = int(np.argmax(acc >= target)) + 1  # linear scan over every integer
+        assert n == first
+    assert sa.parallel_budget_to_match(0.99, p, d, max_n=300) is None
+    assert sa.parallel_budget_to_match(0.0, p, d) == 1
+    with pytest.raises(ValueError, match="target"):
+        sa.parallel_budget_to_match(1.2, p, d)
+    with pytest.raises(ValueError, match="max_n"):
+        sa.parallel_budget_to_match(0.5, p, d, max_n=0)

@@ -39,7 +39,9 @@ from lilbook._checks import (
     as_output,
     generator,
     int_in_range,
+    positive,
     positive_int,
+    positive_scalar,
     probabilities,
     real_array,
     real_scalar,
@@ -50,15 +52,22 @@ __all__ = [
     "MAX_BEST_OF_N",
     "MAX_VOTE_CATEGORIES",
     "MAX_VOTE_SAMPLES",
+    "STEP_SEARCH_METHODS",
     "SplitTable",
     "best_of_n_accuracy",
+    "best_of_pool_accuracy",
+    "correct_count_distribution",
+    "flops_matched_multiplier",
     "compute_optimal_split",
     "majority_vote_accuracy",
+    "parallel_budget_to_match",
     "pass_at_k",
     "revision_accuracy",
     "simulate_best_of_n",
     "simulate_majority_vote",
+    "simulate_step_search",
     "split_accuracies",
+    "verified_split_accuracies",
 ]
 
 #: Largest ``n_samples`` that :func:`majority_vote_accuracy` accepts (cost grows as n**3).
@@ -305,6 +314,9 @@ def _verifier_model(
     return p, d, h, mu
 
 
+_check_verifier_model = _verifier_model  # the same checks, under a name that says so
+
+
 def _sample_counts(n_samples: object) -> NDArray[np.int64]:
     arr = real_array(n_samples, "n_samples")
     if np.any(arr != np.round(arr)) or np.any(arr < 1) or np.any(arr > MAX_BEST_OF_N):
@@ -545,3 +557,360 @@ def compute_optimal_split(budget: int, **model: float) -> tuple[int, int, float]
     table = split_accuracies(budget, **model)
     i = table.best
     return int(table.n_parallel[i]), int(table.n_sequential[i]), float(table.accuracy[i])
+
+
+# ------------------------------------------------------------------------------------
+# Revision with a verifier that sees every attempt
+# ------------------------------------------------------------------------------------
+
+
+def _check_revision_model(
+    p_approach: object, p_first: object, fix_rate: object, break_rate: object
+) -> tuple[float, float, float, float]:
+    return (
+        _check_probability(p_approach, "p_approach"),
+        _check_probability(p_first, "p_first"),
+        _check_probability(fix_rate, "fix_rate"),
+        _check_probability(break_rate, "break_rate"),
+    )
+
+
+def correct_count_distribution(
+    n_chains: int,
+    n_attempts: int,
+    *,
+    p_approach: float,
+    p_first: float,
+    fix_rate: float,
+    break_rate: float,
+) -> NDArray[np.float64]:
+    """Distribution of the number of correct attempts among ``n_chains * n_attempts``.
+
+    Each of ``n_chains`` independent chains picks an approach that is viable with
+    probability ``p_approach``; a non-viable chain never produces a correct attempt. In a
+    viable chain, correctness of successive attempts is the two-state Markov chain of
+    :func:`revision_accuracy` (first attempt right with ``p_first``, then each revision
+    fixes a wrong attempt with ``fix_rate`` and breaks a right one with ``break_rate``).
+
+    Parameters
+    ----------
+    n_chains, n_attempts : int
+        Chains and attempts per chain, each ``>= 1``, with ``n_chains * n_attempts <= 4096``.
+    p_approach, p_first, fix_rate, break_rate : float
+        Probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_chains * n_attempts + 1,)
+        ``out[c]`` is the probability that exactly ``c`` attempts are correct.
+    """
+    n = positive_int(n_chains, "n_chains")
+    r = positive_int(n_attempts, "n_attempts")
+    if n * r > 4096:
+        raise ValueError(f"n_chains * n_attempts must be at most 4096; got {n} * {r}")
+    g, p1, a, b = _check_revision_model(p_approach, p_first, fix_rate, break_rate)
+    return _correct_count_distribution(n, r, g, p1, a, b)
+
+
+def _correct_count_distribution(
+    n_chains: int, n_attempts: int, g: float, p1: float, a: float, b: float
+) -> NDArray[np.float64]:
+    """P(c correct attempts in the pool): one chain by dynamic programming, then n-fold."""
+    # right[c], wrong[c]: P(c correct so far and the latest attempt is right / wrong)
+    right = np.zeros(n_attempts + 1)
+    wrong = np.zeros(n_attempts + 1)
+    right[1], wrong[0] = p1, 1.0 - p1
+    for _ in range(n_attempts - 1):
+        stay_right = np.roll(right * (1.0 - b) + wrong * a, 1)  # a right attempt adds one
+        right, wrong = stay_right, right * b + wrong * (1.0 - a)
+    chain = g * (right + wrong)
+    chain[0] += 1.0 - g  # a non-viable approach: every attempt wrong
+    pool = np.ones(1)
+    for _ in range(n_chains):  # chains are independent: convolve their counts
+        pool = np.convolve(pool, chain)
+    return np.clip(pool, 0.0, 1.0)
+
+
+def best_of_pool_accuracy(
+    n_candidates: int, n_correct: object, separation: float
+) -> FloatOrArray:
+    """P(the top-scoring of ``n_candidates`` answers is correct) when ``n_correct`` are.
+
+    Scores are Gaussian with unit variance, mean ``separation`` for a correct answer and 0
+    for a wrong one (the verifier of :func:`best_of_n_accuracy` without convincing
+    errors). With ``c`` correct among ``n``, the answer is
+
+    ``int c phi(s - d) Phi(s - d)**(c - 1) Phi(s)**(n - c) ds``.
+
+    Parameters
+    ----------
+    n_candidates : int
+        Answers scored, in ``[1, 4096]``.
+    n_correct : int or array_like of int
+        Correct answers among them, each in ``[0, n_candidates]``.
+    separation : float
+        Verifier quality d, in ``[0, 40]``.
+    """
+    n = int_in_range(n_candidates, "n_candidates", 1, 4096)
+    c = real_array(n_correct, "n_correct")
+    if np.any(c != np.round(c)) or np.any(c < 0) or np.any(c > n):
+        raise ValueError(f"n_correct must hold integers in [0, {n}]; got {n_correct!r}")
+    d = _verifier_model(0.5, separation, 0.0, 0.0)[1]
+    return as_output(_best_of_pool_accuracy(n, c, d))
+
+
+def _best_of_pool_accuracy(
+    n: int, c: NDArray[np.float64], d: float
+) -> NDArray[np.float64]:
+    x = np.linspace(-9.0, d + 9.0, 6001)
+    log_cdf_right = norm.logcdf(x - d)
+    log_cdf_wrong = norm.logcdf(x)
+    cf = c.ravel()[:, None]
+    integrand = np.where(
+        cf > 0,
+        cf * norm.pdf(x - d)[None, :]
+        * np.exp((cf - 1.0) * log_cdf_right[None, :] + (n - cf) * log_cdf_wrong[None, :]),
+        0.0,
+    )
+    return np.clip(np.trapezoid(integrand, x, axis=1), 0.0, 1.0).reshape(c.shape)
+
+
+def verified_split_accuracies(
+    budget: int,
+    *,
+    p_approach: float,
+    p_first: float,
+    fix_rate: float,
+    break_rate: float,
+    separation: float,
+) -> SplitTable:
+    """Like :func:`split_accuracies`, but the verifier picks among *every* attempt.
+
+    The budget of ``budget`` attempts is split into ``N`` chains of ``R = budget / N``
+    attempts (every divisor ``N``), with the chain model of
+    :func:`correct_count_distribution`. All ``budget`` attempts, first drafts and
+    revisions alike, are scored by the verifier of :func:`best_of_pool_accuracy` and the
+    top one is returned, so a revision that breaks a right answer no longer loses it.
+    The accuracy is ``sum_c P(c correct) * best_of_pool_accuracy(budget, c, separation)``.
+
+    Parameters
+    ----------
+    budget : int
+        Attempts in total, ``1 <= budget <= 1024``.
+    p_approach, p_first, fix_rate, break_rate : float
+        Probabilities in ``[0, 1]``.
+    separation : float
+        Verifier quality d, in ``[0, 40]``.
+    """
+    budget = int_in_range(budget, "budget", 1, 1024)
+    g, p1, a, b = _check_revision_model(p_approach, p_first, fix_rate, break_rate)
+    d = _verifier_model(0.5, separation, 0.0, 0.0)[1]
+    n_par = np.array([k for k in range(1, budget + 1) if budget % k == 0], dtype=np.int64)
+    n_seq = budget // n_par
+    pick = _best_of_pool_accuracy(budget, np.arange(budget + 1, dtype=float), d)
+    acc = np.array(
+        [
+            float(_correct_count_distribution(int(k), int(r), g, p1, a, b) @ pick)
+            for k, r in zip(n_par, n_seq)
+        ]
+    )
+    return SplitTable(budget, n_par, n_seq, acc)
+
+
+# ------------------------------------------------------------------------------------
+# Test-time compute against a bigger model at equal FLOPs
+# ------------------------------------------------------------------------------------
+
+
+def flops_matched_multiplier(
+    inference_to_pretraining: object, size_ratio: float = 14.0
+) -> FloatOrArray:
+    """How many times more inference tokens a small model may spend at equal total FLOPs.
+
+    A model of ``P`` parameters costs about ``6 P D_pre`` FLOPs to pretrain on ``D_pre``
+    tokens and ``2 P D_inf`` to generate ``D_inf`` tokens. A model ``size_ratio`` times
+    larger, pretrained on the same tokens and serving the same ``D_inf`` tokens, costs
+    ``size_ratio`` times as much. The small model matches that total by generating
+    ``M`` times as many tokens, with ``6 P D_pre + 2 P M D_inf = size_ratio (6 P D_pre +
+    2 P D_inf)``, i.e.
+
+    ``M = size_ratio + 3 (size_ratio - 1) / R``,  ``R = D_inf / D_pre``.
+
+    Parameters
+    ----------
+    inference_to_pretraining : float or array_like
+        ``R``, the ratio of inference tokens to pretraining tokens, each ``> 0``.
+    size_ratio : float, optional
+        Parameter ratio of the larger model, ``>= 1`` (Snell et al. use about 14).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The multiplier ``M`` (a float for scalar input).
+    """
+    ratio = positive(inference_to_pretraining, "inference_to_pretraining")
+    if not np.all(np.isfinite(ratio)):
+        raise ValueError("inference_to_pretraining must be finite and > 0")
+    k = real_scalar(size_ratio, "size_ratio")
+    if not (math.isfinite(k) and 1.0 <= k <= 1e6):
+        raise ValueError(f"size_ratio must lie in [1, 1e6]; got {k!r}")
+    return _flops_matched_multiplier(ratio, k)
+
+
+def _flops_matched_multiplier(ratio: NDArray[np.float64], k: float) -> FloatOrArray:
+    # pretraining is 6 FLOPs per parameter per token, generation 2: hence the 3
+    return as_output(k + 3.0 * (k - 1.0) / ratio)
+
+
+# ------------------------------------------------------------------------------------
+# Search over reasoning steps with a process reward model
+# ------------------------------------------------------------------------------------
+
+STEP_SEARCH_METHODS = ("best_of_n", "beam", "rebase")
+
+
+def simulate_step_search(
+    method: str,
+    budget: int,
+    *,
+    n_steps: int,
+    p_step: float,
+    separation: float,
+    beam_width: int = 4,
+    temperature: float = 1.0,
+    p_fooling: float = 0.0,
+    fooling_score: float = 0.0,
+    trials: int,
+    rng: np.random.Generator,
+) -> float:
+    """Monte Carlo accuracy of a search over ``n_steps`` reasoning steps guided by a PRM.
+
+    The model. A solution is ``n_steps`` steps; a step extending a correct prefix is
+    correct with probability ``p_step``, and one wrong step makes the whole solution
+    wrong. When a prefix first goes wrong it becomes, with probability ``p_fooling``, a
+    *convincing* error for good. After every step the process reward model scores the
+    prefix with unit Gaussian noise around ``separation`` (correct so far), ``0`` (wrong)
+    or ``fooling_score`` (convincingly wrong). Every method generates ``budget`` steps at
+    each depth, ``budget * n_steps`` in all, and returns the final prefix that the PRM
+    scores highest:
+
+    * ``"best_of_n"``: ``budget`` independent solutions, judged at the last step;
+    * ``"beam"``: keep the top ``budget // beam_width`` prefixes at each depth and extend
+      each ``beam_width`` times (``budget`` must be a multiple of ``beam_width``);
+    * ``"rebase"``: give each prefix a share of the next ``budget`` extensions drawn in
+      proportion to ``softmax(score / temperature)`` (REBASE-like).
+
+    Parameters
+    ----------
+    method : {"best_of_n", "beam", "rebase"}
+    budget : int
+        Steps generated per depth, in ``[1, 4096]``.
+    n_steps : int
+        Steps per solution, in ``[1, 64]``.
+    p_step : float
+        Per-step success probability, in ``[0, 1]``.
+    separation : float
+        PRM score gap between correct and wrong prefixes, in ``[0, 40]``.
+    beam_width : int, optional
+        Extensions per kept prefix for ``"beam"``, in ``[1, 4096]``; for ``"beam"``
+        ``budget`` must be a multiple of it.
+    temperature : float, optional
+        Softmax temperature for ``"rebase"``, ``> 0``.
+    p_fooling : float, optional
+        Probability that a wrong prefix is convincing, in ``[0, 1]``.
+    fooling_score : float, optional
+        Mean PRM score of a convincing wrong prefix, in ``[-40, 40]``.
+    trials : int
+        Independent searches; ``trials * budget * n_steps <= 5e7``.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    float
+        Fraction of the trials whose returned solution is correct.
+    """
+    if not isinstance(method, str) or method not in STEP_SEARCH_METHODS:
+        raise ValueError(f"method must be one of {STEP_SEARCH_METHODS}; got {method!r}")
+    n = int_in_range(budget, "budget", 1, 4096)
+    steps = int_in_range(n_steps, "n_steps", 1, 64)
+    q = _check_probability(p_step, "p_step")
+    _, d, h, mu = _check_verifier_model(q, separation, p_fooling, fooling_score)
+    width = int_in_range(beam_width, "beam_width", 1, 4096)
+    if method == "beam" and n % width:
+        raise ValueError(f"budget must be a multiple of beam_width for beam search; got {n}, {width}")
+    tau = positive_scalar(temperature, "temperature")
+    trials = int_in_range(trials, "trials", 1, 10**6)
+    if trials * n * steps > 5 * 10**7:
+        raise ValueError(f"trials * budget * n_steps must be at most 5e7; got {trials * n * steps}")
+    generator(rng)
+    return _step_search(method, n, steps, q, d, h, mu, width, tau, trials, rng)
+
+
+def _extend(state: NDArray[np.int64], q: float, h: float, rng: np.random.Generator) -> NDArray[np.int64]:
+    """One more step: 0 = correct so far, 1 = wrong, 2 = convincingly wrong (absorbing)."""
+    breaks = (state == 0) & (rng.random(state.shape) >= q)
+    fooled = rng.random(state.shape) < h
+    return np.where(breaks, np.where(fooled, 2, 1), state)
+
+
+def _step_search(method, n, steps, q, d, h, mu, width, tau, trials, rng) -> float:
+    """Run ``trials`` searches at once; rows are trials, columns are prefixes."""
+    means = np.array([d, 0.0, mu])
+    rows = np.arange(trials)[:, None]
+    state = _extend(np.zeros((trials, n), dtype=np.int64), q, h, rng)
+    for _ in range(steps - 1):
+        if method == "best_of_n":
+            state = _extend(state, q, h, rng)  # samples never look at the PRM midway
+            continue
+        score = means[state] + rng.standard_normal(state.shape)
+        if method == "beam":  # keep the top n / width prefixes, extend each width times
+            keep = np.argsort(-score, axis=1)[:, : n // width]
+            parents = np.repeat(keep, width, axis=1)
+        else:  # REBASE: expansions in proportion to softmax(score / tau)
+            w = np.exp((score - score.max(axis=1, keepdims=True)) / tau)
+            cum = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1) + rows
+            u = (np.arange(n) + rng.random((trials, 1))) / n + rows  # systematic resampling
+            parents = np.searchsorted(cum.ravel(), u.ravel()).reshape(trials, n) - rows * n
+            parents = np.clip(parents, 0, n - 1)
+        state = _extend(state[rows, parents], q, h, rng)
+    final = means[state] + rng.standard_normal(state.shape)
+    return float(np.mean(state[rows[:, 0], np.argmax(final, axis=1)] == 0))
+
+
+def parallel_budget_to_match(
+    target: float, p_correct: float, separation: float, *, max_n: int = 10**5
+) -> int | None:
+    """Smallest integer N whose best-of-N accuracy reaches ``target``, or None.
+
+    Uses :func:`best_of_n_accuracy` without convincing errors, which never decreases with
+    N, so a bisection over the integers ``1 .. max_n`` finds the first N with
+    ``accuracy >= target``. Returns None when even ``max_n`` samples fall short.
+
+    Parameters
+    ----------
+    target : float
+        Accuracy to reach, in ``[0, 1]``.
+    p_correct : float
+        Probability that one sample is correct, in ``[0, 1]``.
+    separation : float
+        Verifier quality d, in ``[0, 40]``.
+    max_n : int, optional
+        Largest N tried, in ``[1, MAX_BEST_OF_N]``.
+    """
+    goal = _check_probability(target, "target")
+    p, d, _, _ = _verifier_model(p_correct, separation, 0.0, 0.0)
+    top = int_in_range(max_n, "max_n", 1, MAX_BEST_OF_N)
+    return _parallel_budget_to_match(goal, p, d, top)
+
+
+def _parallel_budget_to_match(goal: float, p: float, d: float, top: int) -> int | None:
+    def reaches(n: int) -> bool:
+        return float(best_of_n_accuracy(n, p, d)) >= goal
+
+    if not reaches(top):
+        return None
+    lo, hi = 0, top  # reaches(hi) holds; reaches(lo) is false or lo == 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+    return hi
