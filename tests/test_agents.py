@@ -549,3 +549,30 @@ def test_reflexion_rejects_bad_input():
         ag.reflexion(["a", "b"], "a", rng, n_trials=0)
     with pytest.raises(TypeError, match="use_reflection"):
         ag.reflexion(["a", "b"], "a", rng, use_reflection=1)
+
+
+def test_reflexion_study_without_repeats_matches_the_rank_argument():
+    # 12 places, at most 4 actions: trial 1 finds ranks 1-4 and, failing, visits 5 places. The lesson
+    # rules out those searched in vain, so trial 2 starts at rank 6 (or at rank 5 when the mug was seen
+    # there too late) and finds ranks 5-9; trial 3 the rest. Uniform target: 4/12, 9/12, 1.
+    # Without reflection every retry repeats trial 1: 1/3 throughout.
+    rng = np.random.default_rng(5)
+    n = 1200
+    with_lessons, fails = ag.reflexion_study(n, rng, n_trials=4, max_actions=4, p_repeat=0.0)
+    tol = 4 * np.sqrt(0.25 / n)
+    assert with_lessons[0] == pytest.approx(1 / 3, abs=tol)
+    assert with_lessons[1] == pytest.approx(3 / 4, abs=tol)
+    assert with_lessons[2] == with_lessons[3] == 1.0
+    assert fails["hallucination"] == 0
+    without, _ = ag.reflexion_study(n, rng, n_trials=4, max_actions=4, p_repeat=0.0, use_reflection=False)
+    assert np.all(without == without[0]) and without[0] == pytest.approx(1 / 3, abs=tol)
+
+
+def test_reflexion_study_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="n_tasks"):
+        ag.reflexion_study(0, rng)
+    with pytest.raises(TypeError, match="rng"):
+        ag.reflexion_study(5, 5)
+    with pytest.raises(ValueError, match="p_repeat"):
+        ag.reflexion_study(5, rng, p_repeat=2.0)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import NDArray
 
 from lilbook._checks import int_in_range, positive_int, probabilities
 
@@ -51,6 +52,7 @@ __all__ = [
     "react",
     "reflect",
     "reflexion",
+    "reflexion_study",
     "detect_failure",
     "safe_eval",
     "sample_path_24",
@@ -701,3 +703,27 @@ def _reflexion(prior: list[str], target: str, rng: np.random.Generator, n_trials
         if use_reflection:  # the baseline resets and retries with an empty memory
             lessons = (lessons + [_reflect(actions, observations, failure)])[-memory_size:]
     return trials
+
+
+def reflexion_study(n_tasks: int, rng: np.random.Generator, n_trials: int = 6, **settings: object) -> tuple[NDArray[np.float64], dict[str, int]]:
+    """Run :func:`reflexion` on ``n_tasks`` random tasks: a shuffled search order over :data:`PLACES`, a uniform target.
+
+    Returns the share of tasks solved by the end of each trial (a non-decreasing array of length
+    ``n_trials``) and how often each kind of failure stopped a trial. ``settings`` go to
+    :func:`reflexion` (``max_actions``, ``p_repeat``, ``memory_size``, ``use_reflection``).
+    """
+    n_tasks = positive_int(n_tasks, "n_tasks")
+    n_trials = positive_int(n_trials, "n_trials")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+    solved_by = np.zeros(n_trials)
+    failures = {"hallucination": 0, "inefficient planning": 0}
+    for _ in range(n_tasks):
+        prior = [str(p) for p in rng.permutation(PLACES)]
+        trials = reflexion(prior, str(rng.choice(PLACES)), rng, n_trials=n_trials, **settings)  # type: ignore[arg-type]
+        for trial in trials:
+            if trial.failure is not None:
+                failures[trial.failure] += 1
+        if trials[-1].success:
+            solved_by[len(trials) - 1 :] += 1
+    return solved_by / n_tasks, failures
