@@ -351,6 +351,12 @@ def children(state: State) -> list[State]:
 
     States with the same multiset of values are kept once (the first one generated).
     """
+    return list(_children(state))
+
+
+@functools.lru_cache(maxsize=200_000)
+def _children(state: State) -> tuple[State, ...]:
+    """:func:`children`, memoised (searches at several breadths revisit the same states)."""
     seen: set[tuple[Fraction, ...]] = set()
     out: list[State] = []
     for i, j in itertools.combinations(range(len(state)), 2):
@@ -361,7 +367,7 @@ def children(state: State) -> list[State]:
             if values not in seen:
                 seen.add(values)
                 out.append(child)
-    return out
+    return tuple(out)
 
 
 def value_24(values: Sequence[Fraction]) -> float:
@@ -373,7 +379,12 @@ def value_24(values: Sequence[Fraction]) -> float:
     0.3 times the share of numbers that divide 24.
     """
     vals = _check_fractions(values)
-    return _value_24(vals)
+    return _value_24_memo(tuple(vals))
+
+
+@functools.lru_cache(maxsize=200_000)
+def _value_24_memo(values: tuple[Fraction, ...]) -> float:
+    return _value_24(list(values))
 
 
 def _check_fractions(values: Sequence[Fraction]) -> list[Fraction]:
@@ -438,7 +449,7 @@ def _tot_bfs(numbers: list[int], breadth: int, value: Callable[[Sequence[Fractio
     frontier = [_start(numbers)]
     evaluations = 0
     for _ in range(len(numbers) - 1):  # each level combines two numbers into one
-        candidates = [c for state in frontier for c in children(state)]
+        candidates = [c for state in frontier for c in _children(state)]
         scores = [value([v for v, _ in c]) for c in candidates]
         evaluations += len(candidates)
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])  # stable: ties keep their order
