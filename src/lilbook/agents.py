@@ -379,12 +379,7 @@ def value_24(values: Sequence[Fraction]) -> float:
     0.3 times the share of numbers that divide 24.
     """
     vals = _check_fractions(values)
-    return _value_24_memo(tuple(vals))
-
-
-@functools.lru_cache(maxsize=200_000)
-def _value_24_memo(values: tuple[Fraction, ...]) -> float:
-    return _value_24(list(values))
+    return _value_24(vals)
 
 
 def _check_fractions(values: Sequence[Fraction]) -> list[Fraction]:
@@ -674,6 +669,12 @@ def reflexion(prior: Sequence[str], target: str, rng: np.random.Generator, n_tri
     (:func:`reflect`) and the last ``memory_size`` lessons are shown to the next trial; without
     it the environment is reset and the same policy simply tries again (Reflexion's baseline).
     """
+    checked = _check_reflexion(prior, target, rng, n_trials, max_actions, p_repeat, memory_size, use_reflection)
+    return _reflexion(*checked)
+
+
+def _check_reflexion(prior: object, target: object, rng: object, n_trials: object, max_actions: object, p_repeat: object, memory_size: object, use_reflection: object) -> tuple:
+    """The arguments of :func:`reflexion`, checked, in the order :func:`_reflexion` takes them."""
     if isinstance(prior, str) or not isinstance(prior, Sequence) or not prior or not all(isinstance(p, str) for p in prior):
         raise TypeError("prior must be a non-empty sequence of place names")
     if len(set(prior)) != len(prior):
@@ -688,7 +689,7 @@ def reflexion(prior: Sequence[str], target: str, rng: np.random.Generator, n_tri
         raise ValueError("p_repeat must lie in [0, 1): at 1 the policy never leaves its first place")
     if not isinstance(use_reflection, bool):
         raise TypeError(f"use_reflection must be True or False; got {type(use_reflection).__name__}")
-    return _reflexion(list(prior), target, rng, n_trials, max_actions, p, memory_size, use_reflection)
+    return list(prior), target, rng, n_trials, max_actions, p, memory_size, use_reflection
 
 
 def _reflexion(prior: list[str], target: str, rng: np.random.Generator, n_trials: int, max_actions: int, p_repeat: float, memory_size: int, use_reflection: bool) -> list[Trial]:
