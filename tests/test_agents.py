@@ -389,3 +389,190 @@ def test_private_tot_bfs_matches_the_public_one():
             assert ag._tot_bfs(hand, breadth, value_24) == tot_bfs(hand, breadth)
     result = ag._tot_bfs([3, 8], 1, oracle_value_24)
     assert result.solved and safe_eval(result.expression) == 24
+
+
+# ------------------------------------------------------------------------------------------------
+# Random search at a fixed budget
+# ------------------------------------------------------------------------------------------------
+
+
+def _path_success_by_enumeration(values):
+    """Independent reference: enumerate every ordered pair and every operation with exact fractions."""
+    if len(values) == 1:
+        return Fraction(int(values[0] == 24))
+    total, count = Fraction(0), 0
+    for i, j in itertools.permutations(range(len(values)), 2):
+        x, y = values[i], values[j]
+        rest = [v for m, v in enumerate(values) if m not in (i, j)]
+        made = [x + y, x * y, x - y, y - x] + ([x / y] if y else []) + ([y / x] if x else [])
+        total += sum(_path_success_by_enumeration([*rest, r]) for r in made) / len(made)
+        count += 1
+    return total / count
+
+
+def test_random_path_success_by_hand():
+    # two numbers: six results, one of them 24
+    assert ag.random_path_success_24([3, 8]) == pytest.approx(1 / 6)
+    assert ag.random_path_success_24([12, 12]) == pytest.approx(1 / 6)
+    assert ag.random_path_success_24([24]) == 1.0 and ag.random_path_success_24([5]) == 0.0
+    assert ag.random_path_success_24([1, 1, 1, 1]) == 0.0
+
+
+@FAST
+@given(st.lists(st.integers(0, 13), min_size=2, max_size=3))
+def test_random_path_success_matches_enumeration_and_solvability(hand):
+    p = ag.random_path_success_24(hand)
+    assert p == pytest.approx(float(_path_success_by_enumeration([Fraction(v) for v in hand])))
+    assert (p > 0) == solvable_24(hand)
+
+
+def test_random_search_frequency_matches_the_exact_probability():
+    rng = np.random.default_rng(0)
+    hits = np.mean([ag.random_search_24([3, 8], 1, rng).solved for _ in range(3000)])
+    p = 1 / 6
+    assert abs(hits - p) < 4 * np.sqrt(p * (1 - p) / 3000)
+
+
+def test_random_search_respects_the_budget_and_finds_valid_expressions():
+    rng = np.random.default_rng(1)
+    miss = ag.random_search_24([1, 1, 1, 1], 25, rng)
+    assert not miss.solved and miss.evaluations == 25 and miss.expression is None
+    hit = ag.random_search_24([4, 6, 1, 1], 500, rng)
+    assert hit.solved and 1 <= hit.evaluations <= 500 and verify_24(hit.expression, [4, 6, 1, 1])
+
+
+def test_random_search_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="budget"):
+        ag.random_search_24([3, 8], 0, rng)
+    with pytest.raises(TypeError, match="rng"):
+        ag.random_search_24([3, 8], 5, 0)
+    with pytest.raises(ValueError, match="numbers"):
+        ag.random_path_success_24([])
+
+
+# ------------------------------------------------------------------------------------------------
+# Reflexion
+# ------------------------------------------------------------------------------------------------
+
+
+def test_detect_failure_by_hand():
+    same = ["go to a"] * 4
+    seen = ["nothing"] * 4
+    assert ag.detect_failure(same[:3], seen[:3]) is None  # three in a row is not more than three
+    assert ag.detect_failure(same, seen) == "hallucination"
+    assert ag.detect_failure(same, ["nothing", "nothing", "nothing", "else"]) is None
+    many = [f"go to {i}" for i in range(31)]
+    assert ag.detect_failure(many[:30], ["x"] * 30) is None
+    assert ag.detect_failure(many, ["x"] * 31) == "inefficient planning"
+    assert ag.detect_failure(["a", "b", "c"], ["x"] * 3, max_actions=2) == "inefficient planning"
+    assert ag.detect_failure([], []) is None
+
+
+def test_detect_failure_rejects_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        ag.detect_failure(["a"], [])
+    with pytest.raises(TypeError, match="sequences"):
+        ag.detect_failure("a", "b")
+    with pytest.raises(ValueError, match="max_repeats"):
+        ag.detect_failure(["a"], ["b"], max_repeats=0)
+
+
+def test_reflect_names_the_failure_and_the_places_searched_in_vain():
+    actions = ["go to a", "go to b", "go to b", "go to c"]
+    seen = ["On the a you see nothing you need."] * 3 + ["On the c you see a mug."]
+    lesson = ag.reflect(actions, seen, "inefficient planning")
+    assert "not in a, b." in lesson and "4 actions" in lesson and "never repeat" in lesson
+    assert "repeated 'go to c'" in ag.reflect(actions, seen, "hallucination")
+    with pytest.raises(ValueError, match="failure"):
+        ag.reflect(actions, seen, "boredom")
+    with pytest.raises(ValueError, match="same length"):
+        ag.reflect(actions, seen[:2], "hallucination")
+
+
+def test_reflexion_hand_worked_retry_uses_the_lesson():
+    places = ["a", "b", "c", "d", "e"]
+    rng = np.random.default_rng(0)
+    trials = ag.reflexion(places, "e", rng, n_trials=4, max_actions=2, p_repeat=0.0)
+    # trial 1: a, b, c -> more than two actions, stopped; the lesson rules out a, b, c
+    assert [t.success for t in trials] == [False, True]
+    assert trials[0].actions == ("go to a", "go to b", "go to c")
+    assert trials[0].failure == "inefficient planning" and trials[0].lessons == ()
+    assert trials[1].actions == ("go to d", "go to e", "take mug")
+    assert len(trials[1].lessons) == 1 and "not in a, b, c." in trials[1].lessons[0]
+    # the baseline resets without a lesson and repeats the same failure every time
+    base = ag.reflexion(places, "e", rng, n_trials=4, max_actions=2, p_repeat=0.0, use_reflection=False)
+    assert len(base) == 4 and not any(t.success for t in base)
+    assert all(t.actions == trials[0].actions for t in base)
+
+
+def test_reflexion_first_trial_succeeds_when_the_target_is_within_budget():
+    rng = np.random.default_rng(3)
+    for rank, place in enumerate(ag.PLACES, 1):
+        first = ag.reflexion(list(ag.PLACES), place, rng, n_trials=1, max_actions=5, p_repeat=0.0)[0]
+        assert first.success == (rank <= 5)
+
+
+@FAST
+@given(st.integers(0, 10_000), st.floats(0.0, 0.9), st.integers(1, 3))
+def test_reflexion_invariants(seed, p_repeat, memory_size):
+    rng = np.random.default_rng(seed)
+    prior = list(rng.permutation(ag.PLACES))
+    target = str(rng.choice(ag.PLACES))
+    trials = ag.reflexion(prior, target, rng, n_trials=6, max_actions=4, p_repeat=p_repeat, memory_size=memory_size)
+    assert all(not t.success for t in trials[:-1])
+    for t in trials:
+        assert len(t.lessons) <= memory_size
+        if t.failure == "hallucination":
+            assert len(set(zip(t.actions[-4:], t.observations[-4:]))) == 1
+        if t.failure == "inefficient planning":
+            assert len(t.actions) == 5
+        if t.success:
+            assert t.actions[-1] == "take mug" and t.actions[-2] == f"go to {target}"
+
+
+def test_reflexion_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="prior"):
+        ag.reflexion("abc", "a", rng)
+    with pytest.raises(ValueError, match="prior"):
+        ag.reflexion(["a", "a"], "a", rng)
+    with pytest.raises(ValueError, match="target"):
+        ag.reflexion(["a", "b"], "c", rng)
+    with pytest.raises(TypeError, match="rng"):
+        ag.reflexion(["a", "b"], "a", 1)
+    with pytest.raises(ValueError, match="p_repeat"):
+        ag.reflexion(["a", "b"], "a", rng, p_repeat=1.0)
+    with pytest.raises(ValueError, match="p_repeat"):
+        ag.reflexion(["a", "b"], "a", rng, p_repeat=-0.1)
+    with pytest.raises(ValueError, match="n_trials"):
+        ag.reflexion(["a", "b"], "a", rng, n_trials=0)
+    with pytest.raises(TypeError, match="use_reflection"):
+        ag.reflexion(["a", "b"], "a", rng, use_reflection=1)
+
+
+def test_reflexion_study_without_repeats_matches_the_rank_argument():
+    # 12 places, at most 4 actions: trial 1 finds ranks 1-4 and, failing, visits 5 places. The lesson
+    # rules out those searched in vain, so trial 2 starts at rank 6 (or at rank 5 when the mug was seen
+    # there too late) and finds ranks 5-9; trial 3 the rest. Uniform target: 4/12, 9/12, 1.
+    # Without reflection every retry repeats trial 1: 1/3 throughout.
+    rng = np.random.default_rng(5)
+    n = 1200
+    with_lessons, fails = ag.reflexion_study(n, rng, n_trials=4, max_actions=4, p_repeat=0.0)
+    tol = 4 * np.sqrt(0.25 / n)
+    assert with_lessons[0] == pytest.approx(1 / 3, abs=tol)
+    assert with_lessons[1] == pytest.approx(3 / 4, abs=tol)
+    assert with_lessons[2] == with_lessons[3] == 1.0
+    assert fails["hallucination"] == 0
+    without, _ = ag.reflexion_study(n, rng, n_trials=4, max_actions=4, p_repeat=0.0, use_reflection=False)
+    assert np.all(without == without[0]) and without[0] == pytest.approx(1 / 3, abs=tol)
+
+
+def test_reflexion_study_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="n_tasks"):
+        ag.reflexion_study(0, rng)
+    with pytest.raises(TypeError, match="rng"):
+        ag.reflexion_study(5, 5)
+    with pytest.raises(ValueError, match="p_repeat"):
+        ag.reflexion_study(5, rng, p_repeat=2.0)

@@ -391,3 +391,75 @@ def test_text_relevance_hand_worked():
 def test_public_names_exist():
     for name in rt.__all__:
         assert hasattr(rt, name), name
+
+
+# ------------------------------------------------------------------------------------------------
+# Nested LSH tables and the small-world graph
+# ------------------------------------------------------------------------------------------------
+
+
+def test_first_tables_equal_an_index_built_with_fewer_tables(store):
+    x, q = store
+    big = rt.build_lsh(x, 6, 16, np.random.default_rng(5))
+    small = rt.build_lsh(x, 6, 4, np.random.default_rng(5))  # the generator draws planes table by table
+    prefix = rt.lsh_first_tables(big, 4)
+    assert np.array_equal(prefix.planes, small.planes)
+    assert np.array_equal(rt.lsh_search(prefix, q, 10)[0], rt.lsh_search(small, q, 10)[0])
+
+
+def test_nested_tables_never_lose_a_true_neighbour(store):
+    x, q = store
+    truth = exact_mips(x, q, 10)
+    big = rt.build_lsh(x, 5, 16, np.random.default_rng(2))
+    hits, real = [], []
+    for t in (1, 2, 4, 8, 16):
+        found, scanned = rt.lsh_search(rt.lsh_first_tables(big, t), q, 10)
+        hits.append([len(set(f) & set(s)) for f, s in zip(found.tolist(), truth.tolist())])
+        real.append(scanned > 10)  # more than k collided: no fill-up from Hamming neighbours
+    # more tables give a superset of candidates, and exact re-ranking keeps every true neighbour among them
+    both = np.array(real[:-1]) & np.array(real[1:])
+    assert both.sum() > 60
+    assert np.all(np.diff(np.array(hits), axis=0)[both] >= 0)
+    with pytest.raises(ValueError, match="n_tables"):
+        rt.lsh_first_tables(big, 17)
+    with pytest.raises(TypeError, match="lsh"):
+        rt.lsh_first_tables("index", 1)
+
+
+def test_nsw_links_are_symmetric_and_the_search_is_exact_when_ef_is_n(store):
+    x, q = store
+    g = rt.build_nsw(x, 4, np.random.default_rng(0))
+    n = x.shape[0]
+    pairs = {(i, int(j)) for i in range(n) for j in g.links[i]}
+    assert all((j, i) in pairs for i, j in pairs) and all(i != j for i, j in pairs)
+    assert all(len(g.links[i]) >= 4 for i in range(n))
+    found, scanned = rt.nsw_search(g, q, 10, ef=n)
+    assert recall_at_k(found, exact_mips(x, q, 10)) == 1.0 and np.all(scanned == n)
+
+
+def test_nsw_links_each_item_to_its_closest_earlier_items():
+    # four directions inserted in order: 1 is closest to 0, 2 closer to 1 than to 0, 3 closest to 2
+    pts = np.array([[0.0, 1.0], [0.1, 1.0], [1.0, 0.1], [1.0, 0.0]])
+    links = rt._nsw_links(pts / np.linalg.norm(pts, axis=1, keepdims=True), 1)
+    assert [sorted(a.tolist()) for a in links] == [[1], [0, 2], [1, 3], [2]]
+
+
+def test_nsw_search_finds_most_neighbours_cheaply(store):
+    x, q = store
+    g = rt.build_nsw(x, 8, np.random.default_rng(1))
+    found, scanned = rt.nsw_search(g, q, 10, ef=40)
+    assert recall_at_k(found, exact_mips(x, q, 10)) > 0.8 and scanned.mean() < x.shape[0]
+    assert all(len(set(r)) == 10 for r in found.tolist())
+
+
+def test_nsw_rejects_bad_input(store):
+    x, q = store
+    g = rt.build_nsw(x, 4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="ef"):
+        rt.nsw_search(g, q, 10, ef=5)
+    with pytest.raises(TypeError, match="graph"):
+        rt.nsw_search("graph", q, 10, ef=20)
+    with pytest.raises(ValueError, match="n_links"):
+        rt.build_nsw(x, 0, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng"):
+        rt.build_nsw(x, 4, 0)

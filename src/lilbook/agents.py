@@ -29,22 +29,31 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import NDArray
 
-from lilbook._checks import int_in_range, positive_int
+from lilbook._checks import int_in_range, positive_int, probabilities
 
 __all__ = [
     "FACTS",
+    "PLACES",
     "ScriptedPolicy",
     "SearchResult",
     "Step",
     "Trace",
+    "Trial",
     "calculator",
     "children",
     "format_trace",
     "greedy_24",
     "lookup",
     "oracle_value_24",
+    "random_path_success_24",
+    "random_search_24",
     "react",
+    "reflect",
+    "reflexion",
+    "reflexion_study",
+    "detect_failure",
     "safe_eval",
     "sample_path_24",
     "solvable_24",
@@ -342,6 +351,12 @@ def children(state: State) -> list[State]:
 
     States with the same multiset of values are kept once (the first one generated).
     """
+    return list(_children(state))
+
+
+@functools.lru_cache(maxsize=200_000)
+def _children(state: State) -> tuple[State, ...]:
+    """:func:`children`, memoised (searches at several breadths revisit the same states)."""
     seen: set[tuple[Fraction, ...]] = set()
     out: list[State] = []
     for i, j in itertools.combinations(range(len(state)), 2):
@@ -352,7 +367,7 @@ def children(state: State) -> list[State]:
             if values not in seen:
                 seen.add(values)
                 out.append(child)
-    return out
+    return tuple(out)
 
 
 def value_24(values: Sequence[Fraction]) -> float:
@@ -429,7 +444,7 @@ def _tot_bfs(numbers: list[int], breadth: int, value: Callable[[Sequence[Fractio
     frontier = [_start(numbers)]
     evaluations = 0
     for _ in range(len(numbers) - 1):  # each level combines two numbers into one
-        candidates = [c for state in frontier for c in children(state)]
+        candidates = [c for state in frontier for c in _children(state)]
         scores = [value([v for v, _ in c]) for c in candidates]
         evaluations += len(candidates)
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])  # stable: ties keep their order
@@ -490,3 +505,237 @@ def verify_24(expression: str, numbers: Sequence[int]) -> bool:
         if isinstance(n, ast.Constant)
     )
     return used == sorted(v for v, _ in start) and value == 24
+
+
+def random_search_24(numbers: Sequence[int], budget: int, rng: np.random.Generator) -> SearchResult:
+    """Random search at a fixed budget: sample up to ``budget`` complete random paths, stop at the first that makes 24.
+
+    Each step of a path picks two of the numbers left and one of + - * / uniformly at random (a
+    division by zero is drawn again). A path is charged one evaluation, the check of its final
+    number, which is the most generous way to count it against :func:`tot_bfs`, where every
+    valued state is charged. ``evaluations`` in the result is the number of paths tried.
+    """
+    hand = _check_numbers(numbers)
+    budget = positive_int(budget, "budget")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+    return _random_search_24(hand, budget, rng)
+
+
+def _random_search_24(numbers: list[int], budget: int, rng: np.random.Generator) -> SearchResult:
+    """Up to ``budget`` random paths; the first that ends at 24 wins."""
+    for tried in range(1, budget + 1):
+        state = list(_start(numbers))
+        while len(state) > 1:
+            i = int(rng.integers(len(state)))
+            j = (i + 1 + int(rng.integers(len(state) - 1))) % len(state)  # a different, uniform partner
+            options = _combine(state[i], state[j])  # + * a-b b-a a/b b/a (divisions only if defined)
+            made = options[int(rng.integers(len(options)))]
+            state = [s for m, s in enumerate(state) if m not in (i, j)] + [made]
+        if state[0][0] == 24:
+            return SearchResult(True, _strip(state[0][1]), tried)
+    return SearchResult(False, None, budget)
+
+
+def random_path_success_24(numbers: Sequence[int]) -> float:
+    """Exact probability that one random path (as in :func:`random_search_24`) ends at 24.
+
+    Random search with ``B`` paths then solves the hand with probability ``1 - (1 - p)**B``.
+    """
+    hand = _check_numbers(numbers)
+    return _path_success(tuple(sorted(float(v) for v in hand)))
+
+
+@functools.lru_cache(maxsize=None)
+def _path_success(values: tuple[float, ...]) -> float:
+    """Average over the uniform pair and the uniform operation of the success of what follows.
+
+    Floats rounded to 9 decimals stand in for exact fractions (fast, and exact zeros stay zero).
+    """
+    if len(values) == 1:
+        return float(abs(values[0] - 24) < 1e-6)
+    pairs = list(itertools.combinations(range(len(values)), 2))
+    total = 0.0
+    for i, j in pairs:
+        rest = [v for m, v in enumerate(values) if m not in (i, j)]
+        x, y = values[i], values[j]
+        made = [x + y, x * y, x - y, y - x] + ([x / y] if y != 0 else []) + ([y / x] if x != 0 else [])
+        total += sum(_path_success(tuple(sorted([*rest, round(r, 9)]))) for r in made) / len(made)
+    return total / len(pairs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reflexion: detect a failing trial, write a verbal lesson, retry with the lesson in memory
+# ------------------------------------------------------------------------------------------------
+
+PLACES = (
+    "cabinet 1", "countertop 1", "drawer 1", "shelf 1", "sinkbasin 1", "fridge 1",
+    "desk 1", "sidetable 1", "stoveburner 1", "garbagecan 1", "microwave 1", "armchair 1",
+)  # fmt: skip
+"""The receptacles of the toy household (named after ALFWorld's, where Reflexion was tested)."""
+
+_FOUND = "you see a mug"
+_TAKEN = "You pick up the mug."
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One attempt: the actions and observations, success, the failure the heuristic detected, the lessons in memory."""
+
+    actions: tuple[str, ...]
+    observations: tuple[str, ...]
+    success: bool
+    failure: str | None  # "hallucination", "inefficient planning" or None
+    lessons: tuple[str, ...]  # what the policy read from memory during this trial
+
+
+def _observe(action: str, target: str, actions: Sequence[str]) -> str:
+    """The environment: what the agent sees after ``action`` (``actions`` are the earlier ones)."""
+    if action.startswith("go to "):
+        place = action[len("go to ") :]
+        return f"On the {place} {_FOUND}." if place == target else f"On the {place} you see nothing you need."
+    if action == "take mug" and actions and actions[-1] == f"go to {target}":
+        return _TAKEN
+    return "Nothing happens."
+
+
+def _act(prior: Sequence[str], actions: Sequence[str], observations: Sequence[str], lessons: Sequence[str], p_repeat: float, rng: np.random.Generator) -> str:
+    """The scripted stand-in for the model: search places in its prior order, reading its lessons."""
+    if observations and _FOUND in observations[-1]:
+        return "take mug"
+    ruled_out = {p for lesson in lessons for said in re.findall(r"not in ([^.]*)\.", lesson) for p in said.split(", ")}
+    careful = any("never repeat" in lesson for lesson in lessons)
+    if actions and not careful and rng.random() < p_repeat:
+        return actions[-1]  # the flaw: it believes it missed something and looks again
+    visited = {a[len("go to ") :] for a in actions}
+    fresh = [p for p in prior if p not in visited and p not in ruled_out]
+    return "go to " + (fresh or [p for p in prior if p not in visited] or list(prior))[0]
+
+
+def detect_failure(actions: Sequence[str], observations: Sequence[str], max_actions: int = 30, max_repeats: int = 3) -> str | None:
+    """Reflexion's hand-written heuristic: should this trial stop and be reflected on?
+
+    ``"hallucination"`` when the same action has met the same observation more than
+    ``max_repeats`` times in a row; ``"inefficient planning"`` when more than ``max_actions``
+    actions have been taken; otherwise None. (Shinn et al. used 3 and 30 on ALFWorld.)
+    """
+    if isinstance(actions, str) or isinstance(observations, str):
+        raise TypeError("actions and observations must be sequences of strings, not one string")
+    if len(actions) != len(observations):
+        raise ValueError(f"actions and observations must have the same length; got {len(actions)} and {len(observations)}")
+    max_actions = positive_int(max_actions, "max_actions")
+    max_repeats = positive_int(max_repeats, "max_repeats")
+    return _detect_failure(list(zip(actions, observations)), max_actions, max_repeats)
+
+
+def _detect_failure(steps: list[tuple[str, str]], max_actions: int, max_repeats: int) -> str | None:
+    run = 1
+    while run < len(steps) and steps[-1 - run] == steps[-1]:
+        run += 1
+    if steps and run > max_repeats:
+        return "hallucination"
+    if len(steps) > max_actions:
+        return "inefficient planning"
+    return None
+
+
+def reflect(actions: Sequence[str], observations: Sequence[str], failure: str) -> str:
+    """The verbal lesson a failed trial leaves (the stand-in for the model's self-reflection).
+
+    It names what went wrong and the places already searched in vain; the policy reads both back.
+    """
+    if failure not in ("hallucination", "inefficient planning"):
+        raise ValueError(f"failure must be 'hallucination' or 'inefficient planning'; got {failure!r}")
+    if len(actions) != len(observations) or not actions:
+        raise ValueError("actions and observations must be non-empty and of the same length")
+    return _reflect(list(actions), list(observations), failure)
+
+
+def _reflect(actions: list[str], observations: list[str], failure: str) -> str:
+    empty = [a[len("go to ") :] for a, o in zip(actions, observations) if a.startswith("go to ") and _FOUND not in o]
+    searched = list(dict.fromkeys(empty))  # in order, once each
+    if failure == "hallucination":
+        head = f"I repeated '{actions[-1]}' and kept getting the same observation."
+    else:
+        head = f"I used {len(actions)} actions and never found the mug."
+    return f"{head} The mug is not in {', '.join(searched)}. Next time I will never repeat a search that failed and will try other places first."
+
+
+def reflexion(prior: Sequence[str], target: str, rng: np.random.Generator, n_trials: int = 5, max_actions: int = 8, p_repeat: float = 0.3, memory_size: int = 3, use_reflection: bool = True) -> list[Trial]:
+    """Run up to ``n_trials`` attempts at "find the mug and take it", stopping at the first success.
+
+    ``prior`` is the policy's search order over the places (all of :data:`PLACES` or a subset),
+    ``target`` where the mug is. With ``use_reflection`` a failed trial leaves a lesson
+    (:func:`reflect`) and the last ``memory_size`` lessons are shown to the next trial; without
+    it the environment is reset and the same policy simply tries again (Reflexion's baseline).
+    """
+    checked = _check_reflexion(prior, target, rng, n_trials, max_actions, p_repeat, memory_size, use_reflection)
+    return _reflexion(*checked)
+
+
+def _check_reflexion(prior: object, target: object, rng: object, n_trials: object, max_actions: object, p_repeat: object, memory_size: object, use_reflection: object) -> tuple:
+    """The arguments of :func:`reflexion`, checked, in the order :func:`_reflexion` takes them."""
+    if isinstance(prior, str) or not isinstance(prior, Sequence) or not prior or not all(isinstance(p, str) for p in prior):
+        raise TypeError("prior must be a non-empty sequence of place names")
+    if len(set(prior)) != len(prior):
+        raise ValueError("prior must name each place once")
+    if target not in prior:
+        raise ValueError(f"target must be one of the places in prior; got {target!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+    n_trials, max_actions, memory_size = (positive_int(v, name) for v, name in [(n_trials, "n_trials"), (max_actions, "max_actions"), (memory_size, "memory_size")])
+    p = float(probabilities(p_repeat, "p_repeat"))
+    if p == 1.0:
+        raise ValueError("p_repeat must lie in [0, 1): at 1 the policy never leaves its first place")
+    if not isinstance(use_reflection, bool):
+        raise TypeError(f"use_reflection must be True or False; got {type(use_reflection).__name__}")
+    return list(prior), target, rng, n_trials, max_actions, p, memory_size, use_reflection
+
+
+def _reflexion(prior: list[str], target: str, rng: np.random.Generator, n_trials: int, max_actions: int, p_repeat: float, memory_size: int, use_reflection: bool) -> list[Trial]:
+    """Trials until success: act, let the heuristic stop a failing trial, keep a lesson, retry."""
+    lessons: list[str] = []
+    trials: list[Trial] = []
+    for _ in range(n_trials):
+        actions: list[str] = []
+        observations: list[str] = []
+        failure = None
+        while True:
+            action = _act(prior, actions, observations, lessons, p_repeat, rng)
+            observations.append(_observe(action, target, actions))
+            actions.append(action)
+            if observations[-1] == _TAKEN:
+                break
+            failure = _detect_failure(list(zip(actions, observations)), max_actions, max_repeats=3)
+            if failure is not None:
+                break
+        trials.append(Trial(tuple(actions), tuple(observations), failure is None, failure, tuple(lessons)))
+        if failure is None:
+            break
+        if use_reflection:  # the baseline resets and retries with an empty memory
+            lessons = (lessons + [_reflect(actions, observations, failure)])[-memory_size:]
+    return trials
+
+
+def reflexion_study(n_tasks: int, rng: np.random.Generator, n_trials: int = 6, **settings: object) -> tuple[NDArray[np.float64], dict[str, int]]:
+    """Run :func:`reflexion` on ``n_tasks`` random tasks: a shuffled search order over :data:`PLACES`, a uniform target.
+
+    Returns the share of tasks solved by the end of each trial (a non-decreasing array of length
+    ``n_trials``) and how often each kind of failure stopped a trial. ``settings`` go to
+    :func:`reflexion` (``max_actions``, ``p_repeat``, ``memory_size``, ``use_reflection``).
+    """
+    n_tasks = positive_int(n_tasks, "n_tasks")
+    n_trials = positive_int(n_trials, "n_trials")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+    solved_by = np.zeros(n_trials)
+    failures = {"hallucination": 0, "inefficient planning": 0}
+    for _ in range(n_tasks):
+        prior = [str(p) for p in rng.permutation(PLACES)]
+        trials = reflexion(prior, str(rng.choice(PLACES)), rng, n_trials=n_trials, **settings)  # type: ignore[arg-type]
+        for trial in trials:
+            if trial.failure is not None:
+                failures[trial.failure] += 1
+        if trials[-1].success:
+            solved_by[len(trials) - 1 :] += 1
+    return solved_by / n_tasks, failures

@@ -19,6 +19,7 @@ items per query, best first.
 
 from __future__ import annotations
 
+import heapq
 import re
 import time
 from collections.abc import Callable
@@ -31,17 +32,21 @@ from threadpoolctl import threadpool_limits
 from lilbook._checks import finite_array, generator, int_in_range, nonnegative, positive_int, positive_scalar, real_array
 
 __all__ = [
+    "GraphIndex",
     "IVFIndex",
     "LSHIndex",
     "build_ivf",
     "build_lsh",
+    "build_nsw",
     "clustered_embeddings",
     "exact_mips",
     "ivf_search",
     "kmeans",
+    "lsh_first_tables",
     "lsh_search",
     "memory_scores",
     "min_max",
+    "nsw_search",
     "recall_at_k",
     "recency",
     "text_relevance",
@@ -217,6 +222,18 @@ def lsh_search(lsh: LSHIndex, queries: object, k: int) -> tuple[NDArray[np.int64
         scanned[i] = candidates.size
         found[i] = _rerank(lsh.vectors, q[i], candidates, k)
     return found, scanned
+
+
+def lsh_first_tables(lsh: LSHIndex, n_tables: int) -> LSHIndex:
+    """The index made of the first ``n_tables`` tables of ``lsh`` (the same hyperplanes, not new ones).
+
+    Sweeping ``n_tables`` over one index built with the most tables gives nested table sets, so a
+    recall curve moves only because tables are added, never because the random planes changed.
+    """
+    if not isinstance(lsh, LSHIndex):
+        raise TypeError(f"lsh must be an LSHIndex from build_lsh; got {type(lsh).__name__}")
+    n_tables = int_in_range(n_tables, "n_tables", 1, len(lsh.buckets))
+    return LSHIndex(lsh.vectors, lsh.planes[:n_tables], lsh.codes[:n_tables], lsh.buckets[:n_tables])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -476,3 +493,108 @@ def text_relevance(memories: list[str], query: str) -> NDArray[np.float64]:
     norms = np.linalg.norm(counts, axis=1)
     unit = counts / np.where(norms > 0, norms, 1.0)[:, None]
     return unit[:-1] @ unit[-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# A navigable small-world graph (one layer of HNSW)
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphIndex:
+    """A proximity graph built by :func:`build_nsw`."""
+
+    vectors: NDArray[np.float64]  # (n, d) the stored vectors
+    links: tuple[NDArray[np.int64], ...]  # neighbours of every item
+    entry: int  # where every search starts (the first item inserted)
+
+
+def _sphere(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Simple-LSH's map of the items onto the unit sphere in d + 1 dimensions (see :func:`build_lsh`)."""
+    norms = np.linalg.norm(x, axis=1)
+    scale = norms.max() if norms.max() > 0 else 1.0
+    extra = np.sqrt(np.clip(1.0 - (norms / scale) ** 2, 0.0, None))
+    return np.hstack([x / scale, extra[:, None]])
+
+
+def build_nsw(index: object, n_links: int, rng: np.random.Generator) -> GraphIndex:
+    """Insert the items one by one in random order, linking each to its ``n_links`` closest earlier items.
+
+    Closeness is the cosine after simple-LSH's map to the sphere, so that a walk towards a query
+    is a walk towards larger inner products. Links go both ways, so items inserted early collect
+    many links and become the long-range "highways" of a small world. (NSW finds the closest
+    earlier items with its own approximate search; here they are found exactly, which only
+    makes construction slower.)
+    """
+    idx = _matrix(index, "index")
+    n_links = int_in_range(n_links, "n_links", 1, max(1, idx.shape[0] - 1))
+    rng = generator(rng)
+    order = rng.permutation(idx.shape[0])
+    with threadpool_limits(1, "blas"):
+        links = _nsw_links(_sphere(idx)[order], n_links)
+    back = np.empty_like(order)
+    back[order] = np.arange(order.size)  # position in insertion order -> item
+    by_item = [order[links[back[i]]] for i in range(order.size)]
+    return GraphIndex(idx, tuple(a.astype(np.int64) for a in by_item), int(order[0]))
+
+
+def _nsw_links(points: NDArray[np.float64], n_links: int, block: int = 512) -> list[NDArray[np.int64]]:
+    """Links between rows of ``points`` (already in insertion order): each row to its closest earlier rows, both ways."""
+    n = points.shape[0]
+    src, dst = [np.repeat(np.arange(1, n_links + 1), np.arange(1, n_links + 1))], [np.concatenate([np.arange(i) for i in range(1, n_links + 1)])]
+    for start in range(n_links + 1, n, block):  # rows with more than n_links earlier rows, a block at a time
+        rows = np.arange(start, min(start + block, n))
+        sims = points[rows] @ points[: rows[-1]].T  # (rows, earlier)
+        sims[np.arange(rows[-1])[None, :] >= rows[:, None]] = -np.inf  # only earlier rows count
+        near = np.argpartition(-sims, n_links - 1, axis=1)[:, :n_links]
+        src.append(np.repeat(rows, n_links))
+        dst.append(near.ravel())
+    a, b = np.concatenate(src), np.concatenate(dst)
+    ends, starts = np.concatenate([a, b]), np.concatenate([b, a])  # every link in both directions
+    order = np.argsort(starts, kind="stable")
+    cuts = np.searchsorted(starts[order], np.arange(1, n))
+    return np.split(ends[order].astype(np.int64), cuts)
+
+
+def nsw_search(graph: GraphIndex, queries: object, k: int, ef: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Approximate MIPS by best-first search over a :class:`GraphIndex`.
+
+    The search keeps the ``ef`` best items met so far (``ef >= k``), always expands the most
+    promising unexpanded one, and stops when that is worse than the worst of the ``ef``. Returns
+    ``(found, scanned)`` as :func:`lsh_search` does; ``scanned`` counts items whose inner product
+    was computed.
+    """
+    if not isinstance(graph, GraphIndex):
+        raise TypeError(f"graph must be a GraphIndex from build_nsw; got {type(graph).__name__}")
+    n, d = graph.vectors.shape
+    q = _queries(queries, d)
+    k = int_in_range(k, "k", 1, n)
+    ef = int_in_range(ef, "ef", k, n)
+    found = np.empty((q.shape[0], k), dtype=np.int64)
+    scanned = np.empty(q.shape[0], dtype=np.int64)
+    for i in range(q.shape[0]):
+        best, seen = _best_first(graph.vectors, graph.links, graph.entry, q[i], ef)
+        found[i] = [j for _, j in sorted(best, reverse=True)[:k]]
+        scanned[i] = seen
+    return found, scanned
+
+
+def _best_first(x: NDArray[np.float64], links: tuple[NDArray[np.int64], ...], entry: int, q: NDArray[np.float64], ef: int) -> tuple[list[tuple[float, int]], int]:
+    """Greedy best-first walk: the ``ef`` best (score, item) pairs met, and how many items were scored."""
+    start = float(x[entry] @ q)
+    visited = {entry}
+    frontier = [(-start, entry)]  # max-heap of items to expand
+    best = [(start, entry)]  # min-heap of the ef best so far
+    while frontier:
+        neg, item = heapq.heappop(frontier)
+        if len(best) >= ef and -neg < best[0][0]:
+            break  # nothing left to expand can beat what we hold
+        new = [j for j in links[item].tolist() if j not in visited]
+        visited.update(new)
+        for score, j in zip((x[new] @ q).tolist(), new):
+            if len(best) < ef or score > best[0][0]:
+                heapq.heappush(frontier, (-score, j))
+                heapq.heappush(best, (score, j))
+                if len(best) > ef:
+                    heapq.heappop(best)
+    return best, len(visited)
