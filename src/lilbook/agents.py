@@ -138,9 +138,9 @@ def calculator(expression: str) -> str:
 
 FACTS: dict[str, str] = {
     "chemcrow tools": "The first ChemCrow preprint gave the model 13 chemistry tools (18 when published).",
-    "api-bank tools": "API-Bank has 53 API tools.",
-    "api-bank dialogues": "API-Bank has 264 annotated dialogues.",
-    "api-bank calls": "API-Bank has 568 API calls in its dialogues.",
+    "api-bank tools": "The first API-Bank preprint has 53 API tools (73 when published).",
+    "api-bank dialogues": "The first API-Bank preprint has 264 annotated dialogues (314 when published).",
+    "api-bank calls": "The first API-Bank preprint has 568 API calls in its dialogues (753 when published).",
     "hugginggpt stages": "HuggingGPT works in 4 stages.",
     "generative agents characters": "The Generative Agents town has 25 characters.",
 }
