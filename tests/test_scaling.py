@@ -841,3 +841,170 @@ def test_assemble_fit_takes_the_polish_only_when_given(small_runs):
     fit = sc._assemble_fit(ends, objectives, best, polished, "sum")
     assert fit.objective == polished.fun and fit.n_iterations == ends[best].nit + polished.nit
     assert fit.params == sc._params_from_theta(polished.x)
+
+
+# ------------------------------------------------------------------------------------
+# Chapter v2 additions: Method 1 envelope, Lovelace penalty, gradient norm, quanta
+# ------------------------------------------------------------------------------------
+
+
+def test_envelope_picks_lowest_run_and_skips_nan():
+    sizes = np.array([1.0, 2.0, 3.0])
+    losses = np.array([[3.0, 2.0, np.nan], [4.0, 1.5, 1.0], [np.nan, np.nan, np.nan]])
+    n_opt, env = sc.envelope_optimal(sizes, losses)
+    np.testing.assert_array_equal(n_opt, [1.0, 2.0, 2.0])
+    np.testing.assert_array_equal(env, [3.0, 1.5, 1.0])
+    n_opt, env = sc.envelope_optimal(sizes, np.full((3, 2), np.nan))
+    assert np.all(np.isnan(n_opt)) and np.all(np.isnan(env))
+
+
+def test_envelope_of_chinchilla_curves_recovers_allocation_exponent():
+    # many sizes: the winners should follow N_opt ~ C**(beta / (alpha + beta))
+    sizes = np.logspace(7.5, 10.5, 60)
+    budgets = np.logspace(19, 22, 200)
+    losses = chinchilla_grid = sc.chinchilla_loss(sizes[:, None], budgets[None, :] / (6 * sizes[:, None]))
+    n_opt, _ = sc.envelope_optimal(sizes, chinchilla_grid)
+    inner = (n_opt > sizes[0]) & (n_opt < sizes[-1])
+    _, a = sc.fit_compute_law(budgets[inner], n_opt[inner])
+    assert losses.shape == (60, 200)
+    assert a == pytest.approx(CHINCHILLA.beta / (CHINCHILLA.alpha + CHINCHILLA.beta), abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "losses", "error", "match"),
+    [
+        ([1.0, -2.0], np.ones((2, 3)), ValueError, "sizes"),
+        ([1.0, 2.0], np.ones((3, 3)), ValueError, "losses"),
+        ([1.0, 2.0], np.ones(2), ValueError, "losses"),
+        ([1.0, 2.0], [[1.0, np.inf], [1.0, 1.0]], ValueError, "losses"),
+        ("ab", np.ones((2, 3)), TypeError, "sizes"),
+    ],
+)
+def test_envelope_bad_input(sizes, losses, error, match):
+    with pytest.raises(error, match=match):
+        sc.envelope_optimal(sizes, losses)
+
+
+def test_repetition_penalty_is_fresh_law_at_one_epoch():
+    got = sc.repetition_penalty_loss(1e8, 1e9, 1.0, penalty=0.5, delta=1.0, kappa=0.5)
+    assert got == pytest.approx(CHINCHILLA.E + CHINCHILLA.A / 1e8**0.34 + CHINCHILLA.B / 1e9**0.28)
+
+
+def test_repetition_penalty_value_by_hand():
+    # R = 3 repetitions, N / U = 0.25: penalty 0.01 * 3**1 * 0.25**0.5 = 0.015
+    got = sc.repetition_penalty_loss(2.5e8, 1e9, 4.0, penalty=0.01, delta=1.0, kappa=0.5)
+    fresh = CHINCHILLA.E + CHINCHILLA.A / 2.5e8**0.34 + CHINCHILLA.B / 4e9**0.28
+    assert got == pytest.approx(fresh + 0.015, rel=1e-12)
+
+
+def test_repetition_penalty_turns_up_where_effective_data_only_saturates():
+    epochs = np.linspace(1, 200, 400)
+    pen = sc.repetition_penalty_loss(1e9, 1e9, epochs, penalty=0.01, delta=1.0, kappa=0.5)
+    d_eff = sc.chinchilla_loss(1e9, sc.effective_data(1e9, epochs=epochs))
+    assert np.all(np.diff(d_eff) <= 0)  # more epochs never hurt under D'
+    turn = int(np.argmin(pen))
+    assert 0 < turn < epochs.size - 1 and pen[-1] > pen[turn]
+    # the turning point solves beta B U**-beta e**(-beta-1) = P (N/U)**kappa (delta = 1)
+    e_star = (CHINCHILLA.beta * CHINCHILLA.B * 1e9**-CHINCHILLA.beta / 0.01) ** (1 / (1 + CHINCHILLA.beta))
+    assert epochs[turn] == pytest.approx(e_star, abs=0.6)
+
+
+@FAST
+@given(st.floats(0.05, 5.0), st.floats(0.05, 5.0))
+def test_bigger_models_turn_up_earlier(r_small, extra):
+    epochs = np.linspace(1, 400, 2000)
+    u = 1e9
+    turns = [
+        epochs[np.argmin(sc.repetition_penalty_loss(r * u, u, epochs, penalty=0.01, delta=1.0, kappa=0.5))]
+        for r in (r_small, r_small + extra)
+    ]
+    assert turns[1] <= turns[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(N=-1.0), ValueError, "N"),
+        (dict(unique_tokens=0.0), ValueError, "unique_tokens"),
+        (dict(epochs=0.5), ValueError, "epochs"),
+        (dict(penalty=-0.1), ValueError, "penalty"),
+        (dict(delta=0.0), ValueError, "delta"),
+        (dict(kappa=np.nan), ValueError, "kappa"),
+        (dict(penalty="x"), TypeError, "penalty"),
+    ],
+)
+def test_repetition_penalty_bad_input(kwargs, error, match):
+    args = dict(N=1e8, unique_tokens=1e9, epochs=2.0, penalty=0.01, delta=1.0, kappa=0.5)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        sc.repetition_penalty_loss(args.pop("N"), args.pop("unique_tokens"), args.pop("epochs"), **args)
+
+
+def test_objective_gradient_matches_finite_differences():
+    N, D, loss = make_runs(CHINCHILLA, 40, seed=11, sigma=0.02)
+    p = ChinchillaParams(E=1.7, A=380.0, B=450.0, alpha=0.33, beta=0.29)
+    grad = sc.objective_gradient(p, N, D, loss)
+    theta = np.array([math.log(p.A), math.log(p.B), math.log(p.E), p.alpha, p.beta])
+
+    def f(t):
+        q = ChinchillaParams(E=math.exp(t[2]), A=math.exp(t[0]), B=math.exp(t[1]), alpha=t[3], beta=t[4])
+        return sc.chinchilla_objective(q, N, D, loss)
+
+    h = 1e-6
+    fd = [(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in np.eye(5)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-9)
+
+
+def test_objective_gradient_bad_input():
+    with pytest.raises(TypeError, match="params"):
+        sc.objective_gradient("x", [1e9], [1e10], [2.0])
+    with pytest.raises(ValueError, match="delta"):
+        sc.objective_gradient(CHINCHILLA, [1e9], [1e10], [2.0], delta=0.0)
+
+
+def test_quanta_loss_limits_and_monotone_in_expectation():
+    rng = np.random.default_rng(0)
+    # almost no tokens: nothing learned, the loss is the whole (simulated + unsimulated) mass
+    assert sc.quanta_data_loss(1e-3, rng) == pytest.approx(1.0, abs=1e-6)
+    losses = sc.quanta_data_loss(np.logspace(2, 6, 9), rng)
+    assert np.all(np.diff(losses) < 0) and np.all((losses > 0) & (losses < 1))
+
+
+def test_quanta_loss_slope_is_alpha_over_alpha_plus_one():
+    # theory: quantum k is learned once D p_k ~ threshold, so k* ~ D**(1/(a+1)) and the unlearned
+    # tail ~ k***-a ~ D**(-a/(a+1))
+    rng = np.random.default_rng(1)
+    tokens = np.logspace(4, 7, 7)
+    for a in (0.4, 1.0):
+        loss = np.mean([sc.quanta_data_loss(tokens, rng, zipf_alpha=a, n_quanta=100_000) for _ in range(2)], axis=0)
+        slope = np.polyfit(np.log(tokens), np.log(loss), 1)[0]
+        assert slope == pytest.approx(-a / (a + 1), abs=0.03)
+
+
+def test_quanta_threshold_one_is_unseen_mass():
+    # with threshold 1 the expected loss is sum_k p_k exp(-D p_k); check by an independent sum
+    from scipy.special import zeta
+
+    rng = np.random.default_rng(2)
+    k = np.arange(1, 100_001, dtype=float)
+    p = k**-1.5 / zeta(1.5)
+    expected = np.sum(p * np.exp(-1e4 * p)) + (1 - p.sum())
+    draws = [sc.quanta_data_loss(1e4, rng, zipf_alpha=0.5, n_quanta=100_000, threshold=1) for _ in range(20)]
+    assert np.mean(draws) == pytest.approx(expected, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(tokens=-1.0), ValueError, "tokens"),
+        (dict(rng=0), TypeError, "rng"),
+        (dict(zipf_alpha=0.0), ValueError, "zipf_alpha"),
+        (dict(n_quanta=0), ValueError, "n_quanta"),
+        (dict(threshold=1.5), TypeError, "threshold"),
+    ],
+)
+def test_quanta_bad_input(kwargs, error, match):
+    args = dict(tokens=1e4, rng=np.random.default_rng(0))
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        sc.quanta_data_loss(args.pop("tokens"), args.pop("rng"), **args)

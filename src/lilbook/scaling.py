@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import OptimizeResult, brentq, curve_fit, minimize
+from scipy.special import zeta
 from threadpoolctl import threadpool_limits
 
 from lilbook._checks import (
@@ -37,6 +38,7 @@ from lilbook._checks import (
     broadcast,
     check_bool,
     describe,
+    generator,
     nonnegative,
     as_output,
     positive,
@@ -69,6 +71,10 @@ __all__ = [
     "compute_optimal",
     "compute_optimal_nonembedding",
     "effective_data",
+    "envelope_optimal",
+    "objective_gradient",
+    "quanta_data_loss",
+    "repetition_penalty_loss",
     "fit_chinchilla",
     "fit_chinchilla_detailed",
     "fit_compute_law",
@@ -1257,3 +1263,173 @@ def effective_data(
         u, ep = broadcast({"unique_tokens": u, "epochs": ep})
         reps = ep - 1.0
     return as_output(u * (1.0 + r_star * -np.expm1(-reps / r_star)))
+
+
+def repetition_penalty_loss(
+    N: ArrayLike,
+    unique_tokens: ArrayLike,
+    epochs: ArrayLike,
+    params: ChinchillaParams = CHINCHILLA,
+    *,
+    penalty: float,
+    delta: float,
+    kappa: float,
+) -> FloatOrArray:
+    """Chinchilla loss counting every pass, plus an overfitting penalty (Lovelace et al. 2026).
+
+    ``E + A / N**alpha + B / (U (1 + R))**beta + penalty * R**delta * (N / U)**kappa`` with
+    ``R = epochs - 1`` repetitions of ``U`` unique tokens. Unlike the effective data of
+    :func:`effective_data`, the penalty can make more epochs *raise* the loss.
+
+    Parameters
+    ----------
+    N, unique_tokens : float or array_like
+        Parameters and unique tokens, finite and > 0.
+    epochs : float or array_like
+        Passes over the unique data, finite and >= 1.
+    params : ChinchillaParams
+    penalty : float
+        The overfitting coefficient ``P``, finite and >= 0.
+    delta, kappa : float
+        Exponents of the repetitions and of ``N / U``, finite and > 0.
+    """
+    _check_params(params, ChinchillaParams)
+    n_arr = positive(N, "N")
+    u_arr = positive(unique_tokens, "unique_tokens")
+    ep = real_array(epochs, "epochs")
+    bad = ~np.isfinite(ep) | (ep < 1)
+    if np.any(bad):
+        raise ValueError(f"epochs must be finite and >= 1 (allowed range: 1 <= epochs < inf); {describe(ep, bad)}")
+    penalty = real_scalar(penalty, "penalty")
+    if not (math.isfinite(penalty) and penalty >= 0):
+        raise ValueError(f"penalty must be finite and >= 0 (allowed range: 0 <= penalty < inf); got {penalty!r}")
+    delta = positive_scalar(delta, "delta")
+    kappa = positive_scalar(kappa, "kappa")
+    n_arr, u_arr, ep = broadcast({"N": n_arr, "unique_tokens": u_arr, "epochs": ep})
+    return as_output(_repetition_penalty_loss(n_arr, u_arr, ep, params, penalty, delta, kappa))
+
+
+def _repetition_penalty_loss(
+    N: NDArray[np.float64],
+    U: NDArray[np.float64],
+    epochs: NDArray[np.float64],
+    p: ChinchillaParams,
+    penalty: float,
+    delta: float,
+    kappa: float,
+) -> NDArray[np.float64]:
+    repeats = epochs - 1.0  # R_D: passes beyond the first
+    fresh_law = p.E + p.A / N**p.alpha + p.B / (U * epochs) ** p.beta  # every pass counted as new
+    overfit = penalty * repeats**delta * (N / U) ** kappa  # grows with R_D and with N / U_D
+    return fresh_law + overfit
+
+
+def envelope_optimal(
+    sizes: ArrayLike, losses: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Method 1 of Hoffmann et al. 2022: at each budget, the size whose run reaches the lowest loss.
+
+    ``losses[i, j]`` is the loss of the run of size ``sizes[i]`` after spending budget ``j``
+    (NaN where that run does not reach budget ``j``). Returns ``(n_opt, envelope)``, one
+    entry per budget: the winning size and its loss (both NaN where no run reaches the budget).
+
+    Parameters
+    ----------
+    sizes : array_like of shape (n_sizes,)
+        Model sizes, finite and > 0.
+    losses : array_like of shape (n_sizes, n_budgets)
+        Losses, finite or NaN.
+    """
+    size_arr = positive(sizes, "sizes")
+    loss_arr = real_array(losses, "losses")
+    if size_arr.ndim != 1:
+        raise ValueError(f"sizes must be 1-D; got shape {size_arr.shape}")
+    if loss_arr.ndim != 2 or loss_arr.shape[0] != size_arr.size:
+        raise ValueError(
+            f"losses must have shape (len(sizes), n_budgets) = ({size_arr.size}, n); got shape {loss_arr.shape}"
+        )
+    bad = np.isinf(loss_arr)
+    if np.any(bad):
+        raise ValueError(f"losses must be finite or NaN (allowed range: -inf < losses < inf); {describe(loss_arr, bad)}")
+    return _envelope_optimal(size_arr, loss_arr)
+
+
+def _envelope_optimal(
+    sizes: NDArray[np.float64], losses: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    filled = np.where(np.isnan(losses), np.inf, losses)  # a run that has not got there cannot win
+    winner = np.argmin(filled, axis=0)  # row of the best run at every budget
+    best = filled[winner, np.arange(filled.shape[1])]
+    reached = np.isfinite(best)
+    return np.where(reached, sizes[winner], np.nan), np.where(reached, best, np.nan)
+
+
+def objective_gradient(
+    params: ChinchillaParams,
+    N: ArrayLike,
+    D: ArrayLike,
+    loss: ArrayLike,
+    *,
+    delta: float = 1e-3,
+) -> NDArray[np.float64]:
+    """Gradient of the *summed* Approach-3 objective at ``params``.
+
+    In the optimiser's coordinates ``(a, b, e, alpha, beta)`` (``A = exp(a)`` and so on), so
+    its norm says how far from a stationary point a fit stopped, whatever objective the fit used.
+    """
+    _check_params(params, ChinchillaParams)
+    n_arr, d_arr, l_arr = _check_runs(N, D, loss, 1)
+    delta = positive_scalar(delta, "delta")
+    theta = np.array([math.log(params.A), math.log(params.B), math.log(params.E), params.alpha, params.beta])
+    _, grad = _objective_and_grad(theta, np.log(n_arr), np.log(d_arr), np.log(l_arr), delta, 1.0)
+    return grad
+
+
+def quanta_data_loss(
+    tokens: ArrayLike,
+    rng: np.random.Generator,
+    *,
+    zipf_alpha: float = 0.4,
+    n_quanta: int = 200_000,
+    threshold: int = 5,
+) -> FloatOrArray:
+    """Reducible loss of a learner of quanta that has seen ``tokens`` tokens (Michaud et al. 2023).
+
+    Quantum ``k`` is needed on a share ``p_k = k**-(zipf_alpha + 1) / zeta(zipf_alpha + 1)`` of
+    tokens (an unbounded Zipf law). Each token shows one quantum; a quantum is learned once it
+    has been shown ``threshold`` times (Poisson counts drawn from ``rng``). The loss is the share
+    of tokens whose quantum is not learned yet, between 0 and 1. Only the ``n_quanta`` most
+    common quanta are simulated; the rest count as not learned, which is exact to within
+    ``P(Poisson(tokens * p_{n_quanta}) >= threshold)`` per quantum, so keep
+    ``tokens * p_{n_quanta}`` well below ``threshold``.
+
+    Parameters
+    ----------
+    tokens : float or array_like
+        Tokens seen, finite and > 0.
+    rng : numpy.random.Generator
+    zipf_alpha : float
+        Zipf exponent, finite and > 0.
+    n_quanta : int
+        Number of quanta, >= 1.
+    threshold : int
+        Sightings needed to learn a quantum, >= 1.
+    """
+    t_arr = positive(tokens, "tokens")
+    rng = generator(rng, "rng")
+    zipf_alpha = positive_scalar(zipf_alpha, "zipf_alpha")
+    n_quanta = positive_int(n_quanta, "n_quanta")
+    threshold = positive_int(threshold, "threshold")
+    return as_output(_quanta_data_loss(t_arr, rng, zipf_alpha, n_quanta, threshold))
+
+
+def _quanta_data_loss(
+    tokens: NDArray[np.float64], rng: np.random.Generator, zipf_alpha: float, n_quanta: int, threshold: int
+) -> NDArray[np.float64]:
+    # p_k: the share of tokens that need quantum k (Zipf, normalised over all k >= 1)
+    share = np.arange(1, n_quanta + 1, dtype=float) ** -(zipf_alpha + 1) / zeta(zipf_alpha + 1)
+    out = np.empty(tokens.size)
+    for i, n_tokens in enumerate(tokens.ravel()):
+        sightings = rng.poisson(n_tokens * share)  # how often each quantum was shown
+        out[i] = 1.0 - share[sightings >= threshold].sum()  # tokens whose quantum is unlearned
+    return out.reshape(tokens.shape)
