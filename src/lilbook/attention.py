@@ -498,7 +498,7 @@ def mask_reach(*masks: object, residual: bool = False) -> NDArray[np.bool_]:
         checked = [m | np.eye(n, dtype=bool) for m in checked]
     reach = checked[0]
     for m in checked[1:]:
-        reach = (m.astype(np.int64) @ reach.astype(np.int64)) > 0
+        reach = (m.astype(np.float64) @ reach.astype(np.float64)) > 0  # path counts, exact in float64
     return reach
 
 
