@@ -487,6 +487,12 @@ def mask_reach(*masks: object, residual: bool = False) -> NDArray[np.bool_]:
     through the residual connection (each mask gains its diagonal). Every mask must be square
     and of the same size.
     """
+    checked = _check_square_masks(masks)
+    keep_own = check_bool(residual, "residual")
+    return _mask_reach(checked, keep_own)
+
+
+def _check_square_masks(masks: tuple[object, ...]) -> list[NDArray[np.bool_]]:
     if not masks:
         raise TypeError("mask_reach needs at least one mask")
     checked = [_bool_mask(m, f"masks[{i}]") for i, m in enumerate(masks)]
@@ -494,11 +500,17 @@ def mask_reach(*masks: object, residual: bool = False) -> NDArray[np.bool_]:
     for i, m in enumerate(checked):
         if m.ndim != 2 or m.shape != (n, n):
             raise ValueError(f"masks[{i}] must be square with the shape of masks[0], {(n, n)}; got {m.shape}")
-    if check_bool(residual, "residual"):
-        checked = [m | np.eye(n, dtype=bool) for m in checked]
-    reach = checked[0]
-    for m in checked[1:]:
-        reach = (m.astype(np.float64) @ reach.astype(np.float64)) > 0  # path counts, exact in float64
+    return checked
+
+
+def _mask_reach(masks: list[NDArray[np.bool_]], residual: bool) -> NDArray[np.bool_]:
+    """Layer by layer: i holds j's information if some k that i reads already holds it."""
+    n = masks[0].shape[0]
+    if residual:  # the skip connection: every token also keeps what it had
+        masks = [m | np.eye(n, dtype=bool) for m in masks]
+    reach = masks[0]
+    for m in masks[1:]:
+        reach = (m.astype(np.float64) @ reach.astype(np.float64)) > 0  # a boolean matrix product
     return reach
 
 
@@ -1089,13 +1101,19 @@ def lsh_attention_mask(buckets: object, chunk_size: int, causal: bool = False) -
     scores the keys of its own chunk and of the chunk before it; rounds are combined by union.
     Returns a (seq, seq) mask in the original order (with ``causal``, only keys j <= i).
     """
+    h = _check_buckets(buckets)
+    c = positive_int(chunk_size, "chunk_size")
+    is_causal = check_bool(causal, "causal")
+    return _lsh_attention_mask(h, c, is_causal)
+
+
+def _check_buckets(buckets: object) -> NDArray[np.int64]:
     h = np.asarray(buckets)
     if h.dtype.kind not in "iu":
         raise TypeError(f"buckets must be an integer array; got dtype {h.dtype}")
     if h.ndim != 2 or h.shape[1] < 1:
         raise ValueError(f"buckets must have shape (n_rounds, seq); got {h.shape}")
-    c = positive_int(chunk_size, "chunk_size")
-    return _lsh_attention_mask(h.astype(np.int64), c, check_bool(causal, "causal"))
+    return h.astype(np.int64)
 
 
 def _lsh_attention_mask(h: NDArray[np.int64], c: int, causal: bool) -> NDArray[np.bool_]:
@@ -1170,20 +1188,31 @@ def causal_linear_attention(
     Same result as ``linear_attention(..., causal=True)`` (same feature maps) for (seq, d) inputs.
     """
     q2, k2, v2 = _check_qkv_2d(q, k, v)
+    w = _check_feature_map(feature_map, projection, q2.shape[-1])
+    c = positive_int(chunk, "chunk")
+    return _causal_linear_attention(q2, k2, v2, feature_map, w, c)
+
+
+def _check_feature_map(feature_map: object, projection: object, d: int) -> NDArray[np.float64] | None:
     if feature_map not in ("elu", "softmax"):
         raise ValueError(f"feature_map must be 'elu' or 'softmax'; got {feature_map!r}")
-    if feature_map == "softmax":
-        if projection is None:
-            raise TypeError("projection is required for feature_map='softmax' (see performer_projection)")
-        projection = _check_projection(projection, q2.shape[-1])
-    phi_q, phi_k = _feature_maps(q2, k2, feature_map, projection)
-    return _causal_linear_attention(phi_q, phi_k, v2, positive_int(chunk, "chunk"))
+    if feature_map == "elu":
+        return None
+    if projection is None:
+        raise TypeError("projection is required for feature_map='softmax' (see performer_projection)")
+    return _check_projection(projection, d)
 
 
 def _causal_linear_attention(
-    phi_q: NDArray[np.float64], phi_k: NDArray[np.float64], v: NDArray[np.float64], chunk: int
+    q: NDArray[np.float64],
+    k: NDArray[np.float64],
+    v: NDArray[np.float64],
+    feature_map: str,
+    projection: NDArray[np.float64] | None,
+    chunk: int,
 ) -> NDArray[np.float64]:
     """Running sums S (m × d_v) and z (m): past chunks through the state, the current one exactly."""
+    phi_q, phi_k = _feature_maps(q, k, feature_map, projection)
     n, m = phi_q.shape
     state, z = np.zeros((m, v.shape[1])), np.zeros(m)
     out = np.empty((n, v.shape[1]))
