@@ -833,3 +833,239 @@ def test_spacetime_helpers_reject_bad_input():
         at.mask_attention_flops(np.ones(3, bool), 4)
     with pytest.raises(ValueError, match="d_model"):
         at.mask_attention_flops(np.ones((2, 2), bool), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reachability through stacked sparse layers
+# ---------------------------------------------------------------------------------------------
+
+
+def brute_reach(layers, residual=True):
+    """Breadth-first reachability, one layer at a time, from each query's own definition."""
+    n = layers[0].shape[0]
+    know = [{i} for i in range(n)]  # token i's state holds information from these positions
+    for m in layers:
+        new = []
+        for i in range(n):
+            srcs = set(know[i]) if residual else set()
+            for j in range(n):
+                if m[i, j]:
+                    srcs |= know[j]
+            new.append(srcs)
+        know = new
+    return know
+
+
+def test_fixed_masks_by_definition():
+    block, summary = at.fixed_masks(12, 4, 1)
+    for i in range(12):
+        for j in range(12):
+            assert block[i, j] == (j <= i and i // 4 == j // 4)
+            assert summary[i, j] == (j <= i and j % 4 == 3)
+
+
+def test_fixed_masks_bad_input():
+    with pytest.raises(ValueError, match="n_summary"):
+        at.fixed_masks(12, 4, 5)
+    with pytest.raises(ValueError, match="stride"):
+        at.fixed_masks(12, 0, 1)
+    with pytest.raises(TypeError, match="n_summary"):
+        at.fixed_masks(12, 4, 1.5)
+
+
+@FAST
+@given(st.integers(4, 30), st.integers(1, 6), st.integers(1, 3))
+def test_reach_fraction_matches_breadth_first_search(n, w, depth):
+    layers = [at.local_mask(n, w), at.strided_mask(n, w)] * 2
+    layers = layers[:depth]
+    got = at.reach_fraction(layers)
+    know = brute_reach(layers)
+    pairs = n * (n + 1) / 2
+    want = sum(len([j for j in know[i] if j <= i]) for i in range(n)) / pairs
+    assert got[-1] == pytest.approx(want)
+    assert np.all(np.diff(got) >= 0)  # with the residual path, reach never shrinks
+
+
+def test_sparse_transformer_two_hops_reach_every_earlier_token():
+    # window of l keys then stride l: i - j = a l + b with 0 <= b < l, one hop each
+    for n, l in ((64, 8), (100, 10), (50, 7)):
+        frac = at.reach_fraction([at.local_mask(n, l), at.strided_mask(n, l)])
+        assert frac[0] < 1 and frac[1] == 1.0
+    # a window alone grows by about l - 1 positions per layer: never complete at these depths
+    assert at.reach_fraction([at.local_mask(64, 8)] * 3)[-1] < 1
+    # the strided part alone never leaves its residue class
+    assert at.reach_fraction([at.strided_mask(64, 8)] * 3)[-1] == pytest.approx(
+        at.reach_fraction([at.strided_mask(64, 8)])[0]
+    )
+
+
+def test_reach_fraction_bidirectional_and_bad_input():
+    g = at.global_mask(10, 1)
+    assert at.reach_fraction([g], causal=False)[0] < 1
+    assert at.reach_fraction([g, g], causal=False)[-1] == 1.0  # every pair via token 0
+    with pytest.raises(ValueError, match="at least one"):
+        at.reach_fraction([])
+    with pytest.raises(TypeError, match="sequence of masks"):
+        at.reach_fraction(at.causal_mask(4))
+    with pytest.raises(TypeError, match="causal"):
+        at.reach_fraction([at.causal_mask(4)], causal="yes")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reformer LSH
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lsh_two_buckets_is_random_hyperplane_hashing():
+    # with b = 2 the hash is the sign of one Gaussian projection (argmax of [p, -p]), and two
+    # vectors at angle θ fall on opposite sides of a random hyperplane with probability θ/π
+    theta = np.array([0.0, np.pi / 6, np.pi / 3, np.pi / 2, 2.0, np.pi])
+    got = at.lsh_collision_rate(theta, 2, 40_000, np.random.default_rng(0), d=8)
+    np.testing.assert_allclose(got, 1 - theta / np.pi, atol=0.01)
+
+
+@FAST
+@given(st.sampled_from([4, 8, 16]), st.integers(0, 10_000))
+def test_lsh_collision_is_certain_at_zero_impossible_at_pi_and_decreasing(b, seed):
+    theta = np.linspace(0, np.pi, 7)
+    p = at.lsh_collision_rate(theta, b, 3000, np.random.default_rng(seed), d=6)
+    assert p[0] == 1.0 and p[-1] == 0.0  # y = -x swaps the halves [xR, -xR]
+    assert np.all(np.diff(p) <= 0.03)  # decreasing up to Monte Carlo noise
+
+
+def test_lsh_buckets_by_hand():
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    # by construction of the generator draw: recompute the rotation with the same seed
+    rot = np.random.default_rng(3).standard_normal((1, 2, 2))
+    proj = x @ rot[0]
+    want = np.argmax(np.concatenate([proj, -proj], axis=1), axis=1)
+    np.testing.assert_array_equal(at.lsh_buckets(x, 4, np.random.default_rng(3))[0], want)
+    assert at.lsh_buckets(x, 4, np.random.default_rng(3), n_rounds=5).shape == (5, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, word",
+    [
+        (dict(n_buckets=3), ValueError, "even"),
+        (dict(n_buckets=0), ValueError, "n_buckets"),
+        (dict(n_rounds=0), ValueError, "n_rounds"),
+        (dict(rng=1), TypeError, "rng"),
+    ],
+)
+def test_lsh_buckets_bad_input(kwargs, err, word):
+    args = dict(x=np.ones((4, 3)), n_buckets=4, rng=np.random.default_rng(0), n_rounds=1)
+    args.update(kwargs)
+    with pytest.raises(err, match=word):
+        at.lsh_buckets(**args)
+
+
+def test_lsh_collision_rate_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="angles"):
+        at.lsh_collision_rate([4.0], 4, 10, rng)
+    with pytest.raises(ValueError, match="n_trials"):
+        at.lsh_collision_rate([1.0], 4, 0, rng)
+    with pytest.raises(ValueError, match="d must"):
+        at.lsh_collision_rate([1.0], 4, 10, rng, d=1)
+
+
+def test_lsh_attention_mask_by_hand():
+    # buckets 1, 0, 1, 0: sorted order is positions 1, 3, 0, 2 (bucket 0 first, then by position);
+    # chunks of 2 are {1, 3} and {0, 2}; chunk {0, 2} also sees the chunk before it
+    m = at.lsh_attention_mask(np.array([[1, 0, 1, 0]]), 2)
+    want = np.zeros((4, 4), dtype=bool)
+    for a in (1, 3):
+        for b in (1, 3):
+            want[a, b] = True
+    for a in (0, 2):
+        want[a, :] = True
+    np.testing.assert_array_equal(m, want)
+    np.testing.assert_array_equal(
+        at.lsh_attention_mask(np.array([[1, 0, 1, 0]]), 2, causal=True), want & at.causal_mask(4)
+    )
+
+
+@FAST
+@given(st.integers(2, 40), st.integers(1, 10), st.integers(1, 3), st.integers(0, 10_000))
+def test_lsh_mask_rounds_are_a_union_and_one_bucket_is_local(n, c, rounds, seed):
+    h = np.random.default_rng(seed).integers(0, 4, size=(rounds, n))
+    union = np.zeros((n, n), dtype=bool)
+    for r in range(rounds):
+        union |= at.lsh_attention_mask(h[r : r + 1], c)
+    np.testing.assert_array_equal(at.lsh_attention_mask(h, c), union)
+    # a single bucket keeps the original order: chunk c sees itself and the chunk before
+    same = at.lsh_attention_mask(np.zeros((1, n), dtype=int), c)
+    ci = np.arange(n) // c
+    np.testing.assert_array_equal(same, (ci[:, None] - ci[None, :] >= 0) & (ci[:, None] - ci[None, :] <= 1))
+
+
+def test_lsh_mask_and_mass_covered_bad_input():
+    with pytest.raises(TypeError, match="integer"):
+        at.lsh_attention_mask(np.ones((1, 4)), 2)
+    with pytest.raises(ValueError, match="n_rounds, seq"):
+        at.lsh_attention_mask(np.ones(4, dtype=int), 2)
+    with pytest.raises(ValueError, match="chunk_size"):
+        at.lsh_attention_mask(np.ones((1, 4), dtype=int), 0)
+    w = np.full((2, 2), 0.5)
+    assert at.mass_covered(w, np.array([[True, False], [True, True]])) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="same 2-D shape"):
+        at.mass_covered(w, np.ones((2, 3), dtype=bool))
+    with pytest.raises(ValueError, match="weights"):
+        at.mass_covered(-w, np.ones((2, 2), dtype=bool))
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocked exact attention and running-sum causal linear attention
+# ---------------------------------------------------------------------------------------------
+
+
+@FAST
+@given(st.integers(1, 40), st.integers(1, 50), st.integers(0, 10_000))
+def test_blocked_causal_attention_matches_loops(n, block, seed):
+    q, k, v = rand(seed, 3, n, 4)
+    want, _ = loop_attention(q, k, v, allowed=np.tril(np.ones((n, n), dtype=bool)))
+    np.testing.assert_allclose(at.blocked_causal_attention(q, k, v, block), want, atol=1e-12)
+
+
+def causal_kernel_loops(phi_q, phi_k, v):
+    out = np.zeros((len(phi_q), v.shape[1]))
+    for i in range(len(phi_q)):
+        w = np.array([phi_q[i] @ phi_k[j] for j in range(i + 1)])
+        out[i] = w @ v[: i + 1] / w.sum()
+    return out
+
+
+@FAST
+@given(st.integers(1, 40), st.integers(1, 50), st.integers(0, 10_000))
+def test_causal_linear_attention_matches_loops(n, chunk, seed):
+    q, k, v = rand(seed, 3, n, 5)
+    elu1 = lambda x: np.where(x > 0, x + 1, np.exp(x))  # noqa: E731
+    want = causal_kernel_loops(elu1(q), elu1(k), v)
+    np.testing.assert_allclose(at.causal_linear_attention(q, k, v, chunk=chunk), want, atol=1e-10)
+
+
+def test_causal_linear_attention_softmax_features_agree_with_prefix_version():
+    rng = np.random.default_rng(4)
+    q, k, v = 0.5 * rng.standard_normal((3, 50, 8))
+    w = at.performer_projection(8, 64, rng)
+    np.testing.assert_allclose(
+        at.causal_linear_attention(q, k, v, "softmax", w, chunk=7),
+        at.linear_attention(q, k, v, "softmax", w, causal=True),
+        atol=1e-12,
+    )
+
+
+def test_blocked_and_running_sum_bad_input():
+    q = np.ones((4, 3))
+    with pytest.raises(ValueError, match="shape"):
+        at.blocked_causal_attention(q, q, np.ones((5, 3)))
+    with pytest.raises(ValueError, match="block"):
+        at.blocked_causal_attention(q, q, q, 0)
+    with pytest.raises(ValueError, match="seq, d"):
+        at.causal_linear_attention(np.ones(3), q, q)
+    with pytest.raises(ValueError, match="chunk"):
+        at.causal_linear_attention(q, q, q, chunk=0)
+    with pytest.raises(TypeError, match="projection"):
+        at.causal_linear_attention(q, q, q, "softmax")
+    with pytest.raises(ValueError, match="feature_map"):
+        at.causal_linear_attention(q, q, q, "relu")

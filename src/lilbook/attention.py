@@ -70,6 +70,14 @@ __all__ = [
     "strided_indices",
     "strided_mask",
     "ponder_toy",
+    "blocked_causal_attention",
+    "causal_linear_attention",
+    "fixed_masks",
+    "lsh_attention_mask",
+    "lsh_buckets",
+    "lsh_collision_rate",
+    "mass_covered",
+    "reach_fraction",
 ]
 
 
@@ -479,6 +487,12 @@ def mask_reach(*masks: object, residual: bool = False) -> NDArray[np.bool_]:
     through the residual connection (each mask gains its diagonal). Every mask must be square
     and of the same size.
     """
+    checked = _check_square_masks(masks)
+    keep_own = check_bool(residual, "residual")
+    return _mask_reach(checked, keep_own)
+
+
+def _check_square_masks(masks: tuple[object, ...]) -> list[NDArray[np.bool_]]:
     if not masks:
         raise TypeError("mask_reach needs at least one mask")
     checked = [_bool_mask(m, f"masks[{i}]") for i, m in enumerate(masks)]
@@ -486,11 +500,17 @@ def mask_reach(*masks: object, residual: bool = False) -> NDArray[np.bool_]:
     for i, m in enumerate(checked):
         if m.ndim != 2 or m.shape != (n, n):
             raise ValueError(f"masks[{i}] must be square with the shape of masks[0], {(n, n)}; got {m.shape}")
-    if check_bool(residual, "residual"):
-        checked = [m | np.eye(n, dtype=bool) for m in checked]
-    reach = checked[0]
-    for m in checked[1:]:
-        reach = (m.astype(np.int64) @ reach.astype(np.int64)) > 0
+    return checked
+
+
+def _mask_reach(masks: list[NDArray[np.bool_]], residual: bool) -> NDArray[np.bool_]:
+    """Layer by layer: i holds j's information if some k that i reads already holds it."""
+    n = masks[0].shape[0]
+    if residual:  # the skip connection: every token also keeps what it had
+        masks = [m | np.eye(n, dtype=bool) for m in masks]
+    reach = masks[0]
+    for m in masks[1:]:
+        reach = (m.astype(np.float64) @ reach.astype(np.float64)) > 0  # a boolean matrix product
     return reach
 
 
@@ -958,3 +978,250 @@ def gtrxl_gate(x: object, y: object, weights: object, b_g: float) -> NDArray[np.
     z = expit(yy @ w_z + xx @ u_z - bg)
     h = np.tanh(yy @ w_g + (r * xx) @ u_g)
     return (1.0 - z) * xx + z * h
+
+
+# ---------------------------------------------------------------------------------------------
+# How far information travels through stacked sparse layers
+# ---------------------------------------------------------------------------------------------
+
+
+def fixed_masks(seq_len: int, stride: int, n_summary: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """The Sparse Transformer's causal "fixed" pattern, as its two parts ``(block, summary)``.
+
+    ``block``: query i sees the earlier keys of its own block of ``stride`` positions
+    (floor(j / stride) == floor(i / stride)); ``summary``: query i sees every earlier key among
+    the last ``n_summary`` positions of each block (j mod stride >= stride - n_summary).
+    """
+    n = positive_int(seq_len, "seq_len")
+    s = positive_int(stride, "stride")
+    c = int_in_range(n_summary, "n_summary", 1, s)
+    return _fixed_masks(n, s, c)
+
+
+def _fixed_masks(n: int, s: int, c: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    earlier = j <= i
+    block = earlier & (i // s == j // s)
+    summary = earlier & np.broadcast_to(j % s >= s - c, (n, n))
+    return block, summary
+
+
+def reach_fraction(layers: object, causal: bool = True, residual: bool = True) -> NDArray[np.float64]:
+    """Share of (query, key) pairs connected after 1, 2, ... of the given layers (in order).
+
+    ``layers`` is a sequence of square boolean masks, one per layer (repeat a mask to stack the
+    same pattern). Entry k of the result is the share of pairs (i, j) whose information path
+    exists after layers 0..k, counted over the pairs j <= i when ``causal`` (the pairs a causal
+    model can ever connect) and over all pairs otherwise. ``residual`` adds the skip connection
+    (a token keeps its own information), as in a real Transformer block; see :func:`mask_reach`.
+    """
+    if isinstance(layers, np.ndarray) and layers.ndim == 2:
+        raise TypeError("layers must be a sequence of masks, one per layer; wrap a single mask in a list")
+    masks = list(layers)  # type: ignore[call-overload]
+    if not masks:
+        raise ValueError("layers must hold at least one mask")
+    return _reach_fraction(masks, check_bool(causal, "causal"), check_bool(residual, "residual"))
+
+
+def _reach_fraction(masks: list[object], causal: bool, residual: bool) -> NDArray[np.float64]:
+    """Stack the layers one by one and count the connected pairs after each."""
+    out = []
+    for depth in range(1, len(masks) + 1):
+        reach = mask_reach(*masks[:depth], residual=residual)
+        n = reach.shape[0]
+        pairs = np.tril(np.ones((n, n), dtype=bool)) if causal else np.ones((n, n), dtype=bool)
+        out.append((reach & pairs).sum() / pairs.sum())
+    return np.array(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reformer's locality-sensitive hashing: hash, sort, chunk
+# ---------------------------------------------------------------------------------------------
+
+
+def _even_buckets(n_buckets: object) -> int:
+    b = int_in_range(n_buckets, "n_buckets", 2, None)
+    if b % 2:
+        raise ValueError(f"n_buckets must be even (argmax over [xR, -xR]); got {b}")
+    return b
+
+
+def lsh_buckets(x: object, n_buckets: int, rng: np.random.Generator, n_rounds: int = 1) -> NDArray[np.int64]:
+    """Angular LSH of Reformer: bucket = argmax([x R; -x R]) for a random Gaussian R (d, b/2).
+
+    ``x`` has shape (seq, d); returns bucket ids of shape (n_rounds, seq), one independent R per
+    round. Vectors at a small angle tend to land in the same bucket.
+    """
+    arr = finite_array(x, "x")
+    if arr.ndim != 2:
+        raise ValueError(f"x must have shape (seq, d); got {arr.shape}")
+    b = _even_buckets(n_buckets)
+    r = positive_int(n_rounds, "n_rounds")
+    rot = generator(rng).standard_normal((r, arr.shape[1], b // 2))
+    return _lsh_buckets(arr, rot)
+
+
+def _lsh_buckets(x: NDArray[np.float64], rot: NDArray[np.float64]) -> NDArray[np.int64]:
+    """One hash per round: project on b/2 random directions, take the argmax over ±projections."""
+    proj = np.einsum("sd,rdh->rsh", x, rot)  # (rounds, seq, b/2)
+    return np.argmax(np.concatenate([proj, -proj], axis=-1), axis=-1)
+
+
+def lsh_collision_rate(
+    angles: object, n_buckets: int, n_trials: int, rng: np.random.Generator, d: int = 64
+) -> NDArray[np.float64]:
+    """Monte Carlo probability that two unit vectors at each given angle (radians, in [0, π])
+    share a Reformer LSH bucket, over ``n_trials`` random rotations in ``d`` dimensions."""
+    theta = real_array(angles, "angles")
+    if np.any(~np.isfinite(theta) | (theta < 0) | (theta > np.pi)):
+        raise ValueError("angles must lie in [0, pi] (radians)")
+    b = _even_buckets(n_buckets)
+    t = positive_int(n_trials, "n_trials")
+    dim = int_in_range(d, "d", 2, None)
+    rot = generator(rng).standard_normal((t, dim, b // 2))
+    return _lsh_collision_rate(theta.ravel(), rot).reshape(theta.shape)
+
+
+def _lsh_collision_rate(theta: NDArray[np.float64], rot: NDArray[np.float64]) -> NDArray[np.float64]:
+    """x = e1 and y = cos θ e1 + sin θ e2: the law of a Gaussian R is rotation invariant, so one
+    fixed pair per angle is as good as any; average the bucket agreement over the rotations."""
+    x = np.zeros((theta.size, rot.shape[1]))
+    x[:, 0] = 1.0
+    y = np.zeros_like(x)
+    y[:, 0], y[:, 1] = np.cos(theta), np.sin(theta)
+    hx, hy = _lsh_buckets(x, rot), _lsh_buckets(y, rot)  # (trials, n_angles)
+    return (hx == hy).mean(axis=0)
+
+
+def lsh_attention_mask(buckets: object, chunk_size: int, causal: bool = False) -> NDArray[np.bool_]:
+    """Which keys each query scores under Reformer's bucket-sort-chunk scheme (shared Q = K).
+
+    ``buckets`` has shape (n_rounds, seq) (as from :func:`lsh_buckets`). In every round the
+    positions are sorted by (bucket, position), cut into chunks of ``chunk_size``, and each query
+    scores the keys of its own chunk and of the chunk before it; rounds are combined by union.
+    Returns a (seq, seq) mask in the original order (with ``causal``, only keys j <= i).
+    """
+    h = _check_buckets(buckets)
+    c = positive_int(chunk_size, "chunk_size")
+    is_causal = check_bool(causal, "causal")
+    return _lsh_attention_mask(h, c, is_causal)
+
+
+def _check_buckets(buckets: object) -> NDArray[np.int64]:
+    h = np.asarray(buckets)
+    if h.dtype.kind not in "iu":
+        raise TypeError(f"buckets must be an integer array; got dtype {h.dtype}")
+    if h.ndim != 2 or h.shape[1] < 1:
+        raise ValueError(f"buckets must have shape (n_rounds, seq); got {h.shape}")
+    return h.astype(np.int64)
+
+
+def _lsh_attention_mask(h: NDArray[np.int64], c: int, causal: bool) -> NDArray[np.bool_]:
+    """Sort by bucket (ties by position), chunk, and let each chunk see itself and one back."""
+    n = h.shape[1]
+    mask = np.zeros((n, n), dtype=bool)
+    pos = np.arange(n)
+    for round_buckets in h:
+        order = np.lexsort((pos, round_buckets))  # positions in sorted order
+        chunk_of = np.empty(n, dtype=np.int64)
+        chunk_of[order] = np.arange(n) // c  # chunk of each original position
+        gap = chunk_of[:, None] - chunk_of[None, :]  # query chunk minus key chunk
+        mask |= (gap == 0) | (gap == 1)
+    if causal:
+        mask &= pos[None, :] <= pos[:, None]
+    return mask
+
+
+def mass_covered(weights: object, mask: object) -> float:
+    """Mean over queries of the attention weight that falls on the keys a mask keeps: how much
+    of exact attention an approximation that only scores those keys can see."""
+    w = probabilities(weights, "weights")
+    m = _bool_mask(mask)
+    if w.ndim != 2 or m.shape != w.shape:
+        raise ValueError(f"weights and mask must have the same 2-D shape; got {w.shape} and {m.shape}")
+    return float(np.mean(np.sum(w * m, axis=1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact causal attention in query blocks, and causal linear attention with a running sum
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_qkv_2d(q: object, k: object, v: object) -> tuple[NDArray[np.float64], ...]:
+    arrs = [finite_array(a, name) for a, name in ((q, "q"), (k, "k"), (v, "v"))]
+    q2, k2, v2 = arrs
+    if q2.ndim != 2 or k2.ndim != 2 or v2.ndim != 2:
+        raise ValueError(f"q, k, v must have shape (seq, d); got {q2.shape}, {k2.shape}, {v2.shape}")
+    if not (q2.shape[0] == k2.shape[0] == v2.shape[0]) or q2.shape[1] != k2.shape[1]:
+        raise ValueError(f"q, k, v must have the same seq (shape[0]) and q, k the same d; got shapes {q2.shape}, {k2.shape}, {v2.shape}")
+    return q2, k2, v2
+
+
+def blocked_causal_attention(q: object, k: object, v: object, block: int = 512) -> NDArray[np.float64]:
+    """Exact causal softmax attention, computed ``block`` queries at a time so that at most
+    block × seq scores exist at once (the full result, at O(seq²) time but O(block · seq) memory)."""
+    q2, k2, v2 = _check_qkv_2d(q, k, v)
+    return _blocked_causal_attention(q2, k2, v2, positive_int(block, "block"))
+
+
+def _blocked_causal_attention(
+    q: NDArray[np.float64], k: NDArray[np.float64], v: NDArray[np.float64], block: int
+) -> NDArray[np.float64]:
+    """Each block of queries scores only the keys up to its last query, then masks the rest."""
+    n, d = q.shape
+    out = np.empty((n, v.shape[1]))
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        s = q[start:stop] @ k[:stop].T / np.sqrt(d)  # (block, stop)
+        s[np.arange(stop)[None, :] > np.arange(start, stop)[:, None]] = -np.inf
+        w = np.exp(s - s.max(axis=1, keepdims=True))
+        out[start:stop] = (w @ v[:stop]) / w.sum(axis=1, keepdims=True)
+    return out
+
+
+def causal_linear_attention(
+    q: object, k: object, v: object, feature_map: str = "elu", projection: object = None, chunk: int = 64
+) -> NDArray[np.float64]:
+    """Causal kernelised attention that carries a running state (S = Σ φ(k_j) v_jᵀ, z = Σ φ(k_j))
+    from one chunk of ``chunk`` tokens to the next: memory O(m d + chunk²), never seq × m × d.
+
+    Same result as ``linear_attention(..., causal=True)`` (same feature maps) for (seq, d) inputs.
+    """
+    q2, k2, v2 = _check_qkv_2d(q, k, v)
+    w = _check_feature_map(feature_map, projection, q2.shape[-1])
+    c = positive_int(chunk, "chunk")
+    return _causal_linear_attention(q2, k2, v2, feature_map, w, c)
+
+
+def _check_feature_map(feature_map: object, projection: object, d: int) -> NDArray[np.float64] | None:
+    if feature_map not in ("elu", "softmax"):
+        raise ValueError(f"feature_map must be 'elu' or 'softmax'; got {feature_map!r}")
+    if feature_map == "elu":
+        return None
+    if projection is None:
+        raise TypeError("projection is required for feature_map='softmax' (see performer_projection)")
+    return _check_projection(projection, d)
+
+
+def _causal_linear_attention(
+    q: NDArray[np.float64],
+    k: NDArray[np.float64],
+    v: NDArray[np.float64],
+    feature_map: str,
+    projection: NDArray[np.float64] | None,
+    chunk: int,
+) -> NDArray[np.float64]:
+    """Running sums S (m × d_v) and z (m): past chunks through the state, the current one exactly."""
+    phi_q, phi_k = _feature_maps(q, k, feature_map, projection)
+    n, m = phi_q.shape
+    state, z = np.zeros((m, v.shape[1])), np.zeros(m)
+    out = np.empty((n, v.shape[1]))
+    for start in range(0, n, chunk):
+        pq, pk, vc = phi_q[start : start + chunk], phi_k[start : start + chunk], v[start : start + chunk]
+        within = np.tril(pq @ pk.T)  # this chunk's own causal part, (c, c)
+        num = pq @ state + within @ vc
+        den = pq @ z + within.sum(axis=1)
+        out[start : start + chunk] = num / _check_normaliser(den)[:, None]
+        state += pk.T @ vc  # fold the chunk into the running sums
+        z += pk.sum(axis=0)
+    return out
