@@ -63,8 +63,9 @@ def test_stale_notebooks_execute_concurrently_and_myst_nb_uses_the_cache(tmp_pat
     assert log.count("Using cached notebook") == 2
 
     (a_start, a_end), (b_start, b_end) = intervals(book, "sleep_a"), intervals(book, "sleep_b")
+    # the sleeping cells overlap in time: run one after the other, one would start after the other
+    # ended (the overlap, not the span, is the evidence: a loaded machine can stretch both sleeps)
     assert a_start < b_end and b_start < a_end, "the two notebooks did not run at the same time"
-    assert max(a_end, b_end) - min(a_start, b_start) < 5.0  # serial would be >= 6 s
 
     records = cached_records(book)
     assert set(records) == {"sleep_a", "sleep_b"}
