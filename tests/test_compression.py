@@ -479,3 +479,122 @@ def test_private_nm_prune_equals_public():
     got = _nm_prune(w, 2, 4)
     np.testing.assert_array_equal(got, nm_prune(w))
     np.testing.assert_array_equal(got, [[3.0, 0.0, 0.0, -4.0, 1.0, 0.0, 2.0, 0.0]])
+
+
+# --- the small trained model and the per-channel factors ----------------------------------
+
+from lilbook.compression import (  # noqa: E402
+    QUANT_METHODS,
+    accuracy_and_loss,
+    mlp_forward,
+    quantized_factors,
+    teacher_task,
+    train_mlp,
+)
+
+
+def test_teacher_task_shares_the_rule_and_is_learnable():
+    x1, y1 = teacher_task(500, rng=np.random.default_rng(0))
+    x2, y2 = teacher_task(500, rng=np.random.default_rng(1))
+    assert x1.shape == (500, 8) and y1.dtype.kind == "i" and set(np.unique(y1)) <= set(range(8))
+    assert not np.array_equal(x1, x2)
+    params = train_mlp(x1, y1, hidden=32, steps=200, rng=np.random.default_rng(2))
+    acc, loss = accuracy_and_loss(mlp_forward(params, x2), y2)
+    assert acc > 0.6  # far above the 1/8 of guessing: the rule generalises to new inputs
+    assert loss < np.log(8)
+
+
+def test_train_mlp_reduces_loss_and_keeps_masks():
+    x, y = teacher_task(300, rng=np.random.default_rng(3))
+    start = train_mlp(x, y, hidden=16, steps=1, rng=np.random.default_rng(0))
+    trained = train_mlp(x, y, hidden=16, steps=150, rng=np.random.default_rng(0))
+    assert accuracy_and_loss(mlp_forward(trained, x), y)[1] < accuracy_and_loss(
+        mlp_forward(start, x), y
+    )[1]
+    mask = (np.random.default_rng(4).random((8, 16)) < 0.5).astype(float)
+    tuned = train_mlp(x, y, steps=20, rng=np.random.default_rng(0), init=trained,
+                      masks={"w1": mask})
+    assert np.all(tuned["w1"][mask == 0] == 0.0)
+    assert not np.allclose(tuned["w1"][mask == 1], trained["w1"][mask == 1])
+
+
+def test_train_mlp_soft_targets_equal_one_hot_labels():
+    x, y = teacher_task(100, rng=np.random.default_rng(5))
+    a = train_mlp(x, y, hidden=8, steps=30, rng=np.random.default_rng(0))
+    b = train_mlp(x, np.eye(8)[y], hidden=8, steps=30, rng=np.random.default_rng(0))
+    assert all(np.allclose(a[k], b[k]) for k in a)
+
+
+def test_mlp_forward_by_hand():
+    params = {"w1": np.array([[1.0, -1.0]]), "b1": np.array([0.0, 0.5]),
+              "w2": np.array([[2.0], [3.0]]), "b2": np.array([1.0])}
+    # x = 2: hidden relu(2, -1.5) = (2, 0); logit 2*2 + 1 = 5
+    assert mlp_forward(params, np.array([[2.0]]))[0, 0] == pytest.approx(5.0)
+
+
+def test_accuracy_and_loss_by_hand():
+    z = np.array([[0.0, 0.0], [2.0, 0.0]])
+    acc, loss = accuracy_and_loss(z, np.array([1, 0]))
+    # argmax of a tie is class 0, so the first row is wrong
+    assert acc == 0.5
+    assert loss == pytest.approx((np.log(2) + np.log(1 + np.exp(-2.0))) / 2)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: teacher_task(0, rng=np.random.default_rng(0)), ValueError, "n_samples"),
+        (lambda: teacher_task(5, n_classes=1, rng=np.random.default_rng(0)), ValueError, "n_classes"),
+        (lambda: teacher_task(5, rng=1), TypeError, "rng"),
+        (lambda: train_mlp(np.ones((3, 2)), np.array([0.5, 1.0, 0.0]),
+                           rng=np.random.default_rng(0)), ValueError, "targets"),
+        (lambda: train_mlp(np.ones((3, 2)), np.array([0, 1]), rng=np.random.default_rng(0)),
+         ValueError, "targets"),
+        (lambda: train_mlp(np.ones((2, 2)), np.array([[0.7, 0.7], [1.0, 0.0]]),
+                           rng=np.random.default_rng(0)), ValueError, "targets"),
+        (lambda: train_mlp(np.ones((2, 2)), np.array([0, 1]), steps=0,
+                           rng=np.random.default_rng(0)), ValueError, "steps"),
+        (lambda: train_mlp(np.ones((2, 2)), np.array([0, 1]), lr=-1.0,
+                           rng=np.random.default_rng(0)), ValueError, "lr"),
+        (lambda: train_mlp(np.ones((2, 2)), np.array([0, 1]), rng=np.random.default_rng(0),
+                           masks={"w9": np.ones(2)}), ValueError, "masks"),
+        (lambda: mlp_forward({"w1": np.ones((2, 2))}, np.ones((1, 2))), ValueError, "params"),
+        (lambda: accuracy_and_loss(np.ones((2, 3)), np.array([0, 3])), ValueError, "labels"),
+        (lambda: quantized_factors(np.ones((2, 3)), np.ones((3, 2)), method="int3"),
+         ValueError, "method"),
+        (lambda: quantized_factors(np.ones((2, 3)), np.ones((2, 2)), method="tensor"),
+         ValueError, "chain"),
+        (lambda: quantized_factors(np.ones((2, 3)), np.ones((3, 2)), method="smoothquant",
+                                   alpha=2.0), ValueError, "alpha"),
+    ],
+)
+def test_new_functions_reject_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+@pytest.mark.parametrize("method", QUANT_METHODS)
+def test_quantized_factors_reproduce_the_matmul_methods(method):
+    rng = np.random.default_rng(8)
+    x = synthetic_activations(64, 32, outlier_channels=[3, 9], rng=rng)
+    w = rng.normal(size=(32, 16))
+    xh, wh = quantized_factors(x, w, method=method)
+    expected = {
+        "tensor": lambda: quantized_matmul(x, w),
+        "zeropoint": lambda: quantized_matmul(x, w, scheme="zeropoint"),
+        "vector": lambda: quantized_matmul(x, w, x_granularity="row", w_granularity="column"),
+        "smoothquant": lambda: smoothquant_matmul(x, w),
+        "smoothquant-vector": lambda: smoothquant_matmul(
+            x, w, x_granularity="row", w_granularity="column"),
+        "llm-int8": lambda: llm_int8_matmul(x, w)[0],
+    }[method]()
+    assert np.allclose(xh @ wh, expected)
+
+
+def test_llm_int8_factors_keep_outlier_channels_exact():
+    rng = np.random.default_rng(9)
+    x = synthetic_activations(64, 32, outlier_channels=[3, 9], rng=rng)
+    w = rng.normal(size=(32, 16))
+    xh, wh = quantized_factors(x, w, method="llm-int8")
+    assert np.array_equal(xh[:, [3, 9]], x[:, [3, 9]]) and np.array_equal(wh[[3, 9]], w[[3, 9]])
+    assert not np.array_equal(xh[:, 0], x[:, 0])

@@ -35,24 +35,30 @@ from numpy.typing import NDArray
 from scipy.linalg import cho_factor, cho_solve, cholesky
 from scipy.special import log_softmax, softmax
 
-from lilbook._checks import finite_array, int_in_range, positive_int, positive_scalar
+from lilbook._checks import finite_array, generator, int_in_range, positive_int, positive_scalar
 
 __all__ = [
     "GRANULARITIES",
+    "QUANT_METHODS",
     "absmax_quantize",
+    "accuracy_and_loss",
     "distillation_loss",
     "fake_quantize",
     "gptq_quantize",
     "llm_int8_matmul",
     "magnitude_prune",
+    "mlp_forward",
     "nm_prune",
     "outlier_dims",
+    "quantized_factors",
     "quantized_matmul",
     "relative_error",
     "smoothquant_matmul",
     "smoothquant_scales",
     "soft_targets",
     "synthetic_activations",
+    "teacher_task",
+    "train_mlp",
     "zeropoint_quantize",
 ]
 
@@ -494,3 +500,178 @@ def _distillation_loss(
         ce = -log_softmax(zs2, axis=-1)[np.arange(len(labels)), labels]
         loss = loss + ce_weight * np.mean(ce)
     return float(loss)
+
+
+# --- a small trained model to measure compression on -------------------------------------
+
+
+def teacher_task(
+    n_samples: int,
+    *,
+    d_in: int = 8,
+    n_classes: int = 8,
+    noise: float = 0.1,
+    rng: np.random.Generator,
+    task_seed: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """A learnable classification task: Gaussian inputs labelled by a fixed random network.
+
+    The labelling rule (a random ReLU network with 64 hidden units, drawn from
+    ``task_seed``, so every call with the same ``task_seed`` shares it) gives the class
+    ``argmax(logits + noise * Gumbel)``; ``rng`` draws the inputs and the label noise.
+    """
+    n_samples = positive_int(n_samples, "n_samples")
+    d_in = positive_int(d_in, "d_in")
+    n_classes = int_in_range(n_classes, "n_classes", 2, None)
+    noise = positive_scalar(noise, "noise")
+    task_seed = int_in_range(task_seed, "task_seed", 0, None)
+    rng = generator(rng)
+    rule = np.random.default_rng(task_seed)
+    a = rule.standard_normal((d_in, 64)) / np.sqrt(d_in)
+    b = rule.standard_normal((64, n_classes)) * 4.0 / np.sqrt(64)
+    x = rng.standard_normal((n_samples, d_in))
+    hidden = np.maximum(x @ a, 0.0)
+    logits = (hidden - np.sqrt(1.0 / (2.0 * np.pi))) @ b  # centred: classes about equally likely
+    y = np.argmax(logits + noise * rng.gumbel(size=logits.shape), axis=1)
+    return x, y
+
+
+def mlp_forward(params: dict, x: object) -> NDArray[np.float64]:
+    """Logits of a one-hidden-layer ReLU network ``relu(x W1 + b1) W2 + b2``."""
+    x = _check_matrix(x, "x")
+    for key in ("w1", "b1", "w2", "b2"):
+        if key not in params:
+            raise ValueError(f"params must hold w1, b1, w2, b2; {key} is missing")
+    if x.shape[1] != np.shape(params["w1"])[0]:
+        raise ValueError(f"x has {x.shape[1]} columns but w1 has {np.shape(params['w1'])[0]} rows")
+    return _mlp_forward(params, x)
+
+
+def _mlp_forward(params: dict, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    hidden = np.maximum(x @ params["w1"] + params["b1"], 0.0)
+    return hidden @ params["w2"] + params["b2"]
+
+
+def train_mlp(
+    x: object,
+    targets: object,
+    *,
+    hidden: int = 64,
+    steps: int = 400,
+    lr: float = 0.02,
+    rng: np.random.Generator,
+    init: dict | None = None,
+    masks: dict | None = None,
+) -> dict:
+    """Train a one-hidden-layer ReLU classifier with full-batch Adam on cross-entropy.
+
+    ``targets`` are integer labels (shape (n,)) or target distributions (shape (n, classes),
+    rows summing to 1, e.g. a teacher's soft targets). Returns the parameters as a dict.
+    ``init`` (parameters to start from, e.g. a pruned network) replaces the random start
+    (``hidden`` is then read from it);
+    ``masks`` (0/1 arrays for some of the parameters) are kept fixed: masked weights stay
+    zero, which is fine-tuning after pruning.
+    """
+    x = _check_matrix(x, "x")
+    raw = np.asarray(targets)
+    if raw.ndim == 1:  # integer labels -> one-hot rows
+        if raw.dtype.kind not in "iu" or raw.shape != (len(x),) or raw.min() < 0:
+            raise ValueError(
+                f"targets given as labels must be {len(x)} integers >= 0; "
+                f"got dtype {raw.dtype}, shape {raw.shape}"
+            )
+        raw = np.eye(int(raw.max()) + 1)[raw]
+    t = finite_array(raw, "targets")
+    if t.ndim != 2 or t.shape[0] != x.shape[0]:
+        raise ValueError(f"targets must be (n,) labels or (n, classes) with n = {x.shape[0]}; got {t.shape}")
+    if np.any(t < 0) or not np.allclose(t.sum(axis=1), 1.0):
+        raise ValueError("targets given as distributions must be non-negative rows summing to 1")
+    hidden = positive_int(hidden, "hidden")
+    steps = positive_int(steps, "steps")
+    lr = positive_scalar(lr, "lr")
+    rng = generator(rng)
+    d, c = x.shape[1], t.shape[1]
+    if init is None:
+        init = {"w1": rng.standard_normal((d, hidden)) * np.sqrt(2.0 / d), "b1": np.zeros(hidden),
+                "w2": rng.standard_normal((hidden, c)) / np.sqrt(hidden), "b2": np.zeros(c)}
+    hidden = int(np.shape(init.get("w1", np.zeros((d, hidden))))[-1])  # init's width wins
+    shapes = {"w1": (d, hidden), "b1": (hidden,), "w2": (hidden, c), "b2": (c,)}
+    for key, shape in shapes.items():
+        if np.shape(init.get(key)) != shape:
+            raise ValueError(f"init[{key!r}] must have shape {shape}; got {np.shape(init.get(key))}")
+    masks = {} if masks is None else masks
+    for key, mask in masks.items():
+        if key not in shapes or np.shape(mask) != shapes[key]:
+            raise ValueError(f"masks[{key!r}] must be a parameter's shape {shapes.get(key)}")
+    p = {k: np.asarray(v, dtype=float) * masks.get(k, 1.0) for k, v in init.items()}
+    return _train_mlp(x, t, p, masks, steps, lr)
+
+
+def _train_mlp(x, t, p, masks, steps, lr) -> dict:
+    """Full-batch Adam on the mean cross-entropy between ``t`` and softmax(logits)."""
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v = {k: np.zeros_like(val) for k, val in p.items()}
+    for step in range(1, steps + 1):
+        h = np.maximum(x @ p["w1"] + p["b1"], 0.0)
+        dz = (softmax(h @ p["w2"] + p["b2"], axis=1) - t) / len(x)  # d loss / d logits
+        dh = (dz @ p["w2"].T) * (h > 0)
+        g = {"w1": x.T @ dh, "b1": dh.sum(0), "w2": h.T @ dz, "b2": dz.sum(0)}
+        for k in p:
+            m[k] = 0.9 * m[k] + 0.1 * g[k]
+            v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
+            m_hat, v_hat = m[k] / (1 - 0.9**step), v[k] / (1 - 0.999**step)
+            p[k] = (p[k] - lr * m_hat / (np.sqrt(v_hat) + 1e-8)) * masks.get(k, 1.0)
+    return p
+
+
+def accuracy_and_loss(logits: object, labels: object) -> tuple[float, float]:
+    """Classification accuracy and mean cross-entropy (nats) of ``logits`` on ``labels``."""
+    z = _check_matrix(logits, "logits")
+    y = _check_labels(labels, z)
+    ce = -log_softmax(z, axis=1)[np.arange(len(y)), y]
+    return float(np.mean(np.argmax(z, axis=1) == y)), float(np.mean(ce))
+
+
+# --- the quantized factors of a product, to split its error by channel ---------------------
+
+
+QUANT_METHODS = ("tensor", "zeropoint", "vector", "smoothquant", "smoothquant-vector", "llm-int8")
+
+
+def quantized_factors(
+    x: object, w: object, *, method: str, alpha: float = 0.5, threshold: float = 6.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The (dequantized) factors ``X_hat, W_hat`` whose product an int8 method computes.
+
+    Channel ``j`` of ``X_hat @ W_hat`` stands in for channel ``j`` of ``X @ W`` (for
+    SmoothQuant, after undoing the exact rescaling), so the error can be split by channel.
+    Methods: ``QUANT_METHODS``.
+    """
+    x = _check_matrix(x, "x")
+    w = _check_matrix(w, "w")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"x and w do not chain: x has {x.shape[1]} columns, w has {w.shape[0]} rows")
+    if method not in QUANT_METHODS:
+        raise ValueError(f"method must be one of {QUANT_METHODS}; got {method!r}")
+    alpha = _check_alpha(alpha)
+    threshold = positive_scalar(threshold, "threshold")
+    return _quantized_factors(x, w, method, alpha, threshold)
+
+
+def _quantized_factors(x, w, method, alpha, threshold):
+    per_token = dict(granularity="row")
+    if method in ("tensor", "zeropoint"):
+        scheme = "absmax" if method == "tensor" else "zeropoint"
+        return fake_quantize(x, scheme=scheme), fake_quantize(w, scheme=scheme)
+    if method == "vector":
+        return fake_quantize(x, **per_token), fake_quantize(w, granularity="column")
+    if method.startswith("smoothquant"):
+        s = _smoothquant_scales(x, w, alpha)
+        gx, gw = ("row", "column") if method.endswith("vector") else ("tensor", "tensor")
+        return fake_quantize(x / s, granularity=gx), fake_quantize(w * s[:, None], granularity=gw)
+    x_hat, w_hat = x.copy(), w.copy()  # LLM.int8(): outlier columns stay in float
+    regular = np.setdiff1d(np.arange(x.shape[1]), outlier_dims(x, threshold))
+    if regular.size:
+        x_hat[:, regular] = fake_quantize(x[:, regular], **per_token)
+        w_hat[regular] = fake_quantize(w[regular], granularity="column")
+    return x_hat, w_hat
