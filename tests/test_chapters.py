@@ -147,6 +147,14 @@ def test_no_empty_code_cells(chapter):
     assert all(c.source.strip() for c in nb.cells if c.cell_type == "code")
 
 
+def test_is_written_as_jupytext_writes_it(chapter):
+    """JupyterLab saves a chapter through jupytext: a file in another layout (a caption wrapped by
+    hand, say) is rewritten on the first autosave, and the reader's clone shows a change they never
+    made. So every chapter is exactly what jupytext writes for it."""
+    path, nb, text = chapter
+    assert jupytext.writes(nb, fmt="md:myst") == text, f"run jupytext --to md:myst on {path.name}"
+
+
 def test_kernelspec_matches_the_kernel(chapter):
     """JupyterLab's kernel calls itself "Python 3 (ipykernel)"; the same name in the header keeps
     a chapter that was only opened from being marked as modified (and rewritten by autosave)."""
