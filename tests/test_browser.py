@@ -93,6 +93,17 @@ def test_chapter_renders_offline(site, browser, chapter):
     page.wait_for_function(
         "() => [...document.querySelectorAll('article img')].every(i => i.complete)", timeout=30000
     )
+    # the widget manager draws the saved widget views after the page has loaded (about a second
+    # later on a busy machine): give it time before counting, and count whatever is there then
+    try:
+        page.wait_for_function(
+            "() => !document.querySelector('script[type=\"application/vnd.jupyter.widget-view+json\"]')"
+            " || document.querySelector('article').querySelector("
+            "'.jupyter-widgets, .widget-box, .widget-slider, .widget-output')",
+            timeout=30000,
+        )
+    except PlaywrightTimeout:
+        pass  # the assertion below reports the page's state
     state = page.evaluate(PAGE_STATE)
     shots = BOOK / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
