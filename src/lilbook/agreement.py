@@ -497,6 +497,20 @@ def majority_vote(
     return winner.astype(np.int64)
 
 
+def _check_em(
+    labels: object, n_classes: object, max_iter: object, tol: object, smoothing: object
+) -> tuple[NDArray[np.int64], int, int, float, float]:
+    """The checked arguments of an EM fit of raters (Dawid-Skene, MACE), in the order the fits take."""
+    k = _check_n_classes(n_classes)
+    return (
+        _check_label_matrix(labels, "labels", k),
+        k,
+        positive_int(max_iter, "max_iter"),
+        positive_scalar(tol, "tol"),
+        positive_scalar(smoothing, "smoothing"),
+    )
+
+
 def dawid_skene(
     labels: ArrayLike,
     n_classes: int,
@@ -531,12 +545,7 @@ def dawid_skene(
     confusion : array, shape (n_raters, n_classes, n_classes); ``confusion[j, c, k]``
         is the estimated ``P(rater j says k | true class c)``, rows summing to 1.
     """
-    k = _check_n_classes(n_classes)
-    arr = _check_label_matrix(labels, "labels", k)
-    max_iter = positive_int(max_iter, "max_iter")
-    tol = positive_scalar(tol, "tol")
-    smoothing = positive_scalar(smoothing, "smoothing")
-    return _dawid_skene(arr, k, max_iter, tol, smoothing)
+    return _dawid_skene(*_check_em(labels, n_classes, max_iter, tol, smoothing))
 
 
 def _dawid_skene(
@@ -1001,12 +1010,7 @@ def mace_em(
     labels : array of int, shape (n_items, n_raters); ``-1`` marks a missing label.
     n_classes : int (>= 2); max_iter : int (>= 1); tol : float (> 0); smoothing : float (> 0).
     """
-    k = _check_n_classes(n_classes)
-    arr = _check_label_matrix(labels, "labels", k)
-    max_iter = positive_int(max_iter, "max_iter")
-    tol = positive_scalar(tol, "tol")
-    smoothing = positive_scalar(smoothing, "smoothing")
-    return _mace_em(arr, k, max_iter, tol, smoothing)
+    return _mace_em(*_check_em(labels, n_classes, max_iter, tol, smoothing))
 
 
 def _mace_em(

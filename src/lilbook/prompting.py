@@ -100,6 +100,21 @@ def _labels(x: object, name: str, n_labels: int) -> NDArray[np.int64]:
     return arr.astype(np.int64)
 
 
+def _check_classified(
+    clean_logits: object, true_labels: object
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """A test set for the simulated classifier: its evidence, shape (m, n_labels >= 2), and one
+    correct label per row."""
+    clean = _check_matrix(clean_logits, "clean_logits")
+    m, n_labels = clean.shape
+    if n_labels < 2:
+        raise ValueError(f"clean_logits must have at least 2 columns (labels); got {n_labels}")
+    y = _labels(true_labels, "true_labels", n_labels)
+    if y.size != m:
+        raise ValueError(f"true_labels must have one label per row of clean_logits ({m}); got {y.size}")
+    return clean, y
+
+
 def _distribution(x: object, name: str) -> NDArray[np.float64]:
     p = probabilities(x, name)
     if p.ndim != 1:
@@ -423,13 +438,8 @@ def simulate_calibration(
     -------
     CalibrationResult
     """
-    clean = _check_matrix(clean_logits, "clean_logits")
+    clean, y = _check_classified(clean_logits, true_labels)
     m, n_labels = clean.shape
-    if n_labels < 2:
-        raise ValueError(f"clean_logits must have at least 2 columns (labels); got {n_labels}")
-    y = _labels(true_labels, "true_labels", n_labels)
-    if y.size != m:
-        raise ValueError(f"true_labels must have one label per row of clean_logits ({m}); got {y.size}")
     n_prompts = int_in_range(n_prompts, "n_prompts", 1, 100_000)
     n_shots = int_in_range(n_shots, "n_shots", 1, 64)
     sigma = real_scalar(cf_noise, "cf_noise")
@@ -657,13 +667,8 @@ def simulate_order_sensitivity(
     -------
     OrderResult
     """
-    clean = _check_matrix(clean_logits, "clean_logits")
+    clean, y = _check_classified(clean_logits, true_labels)
     m, n_labels = clean.shape
-    if n_labels < 2:
-        raise ValueError(f"clean_logits must have at least 2 columns (labels); got {n_labels}")
-    y = _labels(true_labels, "true_labels", n_labels)
-    if y.size != m:
-        raise ValueError(f"true_labels must have one label per row of clean_logits ({m}); got {y.size}")
     probe = _check_matrix(probe_logits, "probe_logits", cols=n_labels)
     n_sets = int_in_range(n_sets, "n_sets", 1, 10_000)
     n_shots = int_in_range(n_shots, "n_shots", 1, 6)
