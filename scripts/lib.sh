@@ -34,6 +34,28 @@ ensure_node_modules() {  # the pinned MathJax, require.js and widget manager tha
     cp package-lock.json node_modules/.lilbook-installed-lock
 }
 
+ensure_live_files() {  # the pinned wheels of the live mode (pyproject.toml [tool.lilbook.live]), hash-checked
+    local req=".cache/live/requirements.txt"
+    mkdir -p .cache/live
+    "$VENV/bin/python" - "$req" <<'PY'
+import sys, tomllib
+pins = tomllib.load(open("pyproject.toml", "rb"))["tool"]["lilbook"]["live"]["wheels"]
+open(sys.argv[1] + ".new", "w").write("\n".join(pins) + "\n")
+PY
+    if cmp -s "$req.new" "$req" 2>/dev/null; then
+        rm "$req.new"
+        return
+    fi
+    say "downloading the live mode's pinned wheels into .cache/live (pip checks each sha256)"
+    "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --require-hashes -r "$req.new" -d .cache/live || {
+        echo "could not download the live mode's wheels: the book builds without the live mode" >&2
+        rm -f "$req.new"
+        return 0
+    }
+    mv "$req.new" "$req"
+}
+
 ensure_chromium() {  # headless Chromium for the rendering test
     if command -v chromium >/dev/null; then
         return

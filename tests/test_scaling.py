@@ -362,18 +362,18 @@ def test_maxiter_limits_the_optimiser(noisy_runs, noisy_fit):
 
 
 def test_fit_runs_under_a_one_thread_blas_limit(monkeypatch, noisy_runs):
-    """The L-BFGS-B loop and the polish run inside one threadpoolctl limit of one BLAS thread."""
+    """The L-BFGS-B loop and the polish run inside one limit of one BLAS thread (lilbook.runtime)."""
     import contextlib
 
     calls = []
 
-    def threadpool_limits(limits=None, user_api=None):
-        calls.append((limits, user_api))
+    def one_blas_thread():
+        calls.append("limit")
         return contextlib.nullcontext()
 
-    monkeypatch.setattr(sc, "threadpool_limits", threadpool_limits)
+    monkeypatch.setattr(sc, "one_blas_thread", one_blas_thread)
     sc.fit_chinchilla(*noisy_runs, init_grid=sc.chinchilla_init_grid()[:2])
-    assert calls == [(1, "blas")]
+    assert calls == ["limit"]
 
 
 def test_polish_must_be_a_bool(noisy_runs):

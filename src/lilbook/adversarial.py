@@ -30,6 +30,7 @@ from scipy.sparse import csr_matrix
 from scipy.special import expit, log_expit
 
 from lilbook._checks import finite_array, generator, int_in_range, positive_int, positive_scalar, probabilities
+from lilbook.runtime import bincount
 
 __all__ = [
     "AttackResult",
@@ -422,7 +423,7 @@ def fit_unigram_filter(
     if fpr >= 1.0:
         raise ValueError(f"false_positive_rate must be < 1 (allowed range: 0 <= false_positive_rate < 1); got {fpr}")
     smoothing = positive_scalar(smoothing, "smoothing")
-    counts = np.bincount(docs.ravel(), minlength=n_tokens) + smoothing
+    counts = bincount(docs.ravel(), minlength=n_tokens) + smoothing
     log_prob = np.log(counts / counts.sum())
     ppl = np.exp(-log_prob[docs].mean(axis=1))
     return UnigramFilter(log_prob=log_prob, threshold=float(np.quantile(ppl, 1.0 - fpr)))

@@ -48,6 +48,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
+from lilbook.runtime import bincount
 
 __all__ = [
     "MISSING",
@@ -247,8 +248,8 @@ def _cohen_parts(
         )
     k = int(max(x.max(), y.max()) + 1) if n_classes is None else n_classes
     p_o = float(np.mean(x == y))
-    p_a = np.bincount(x, minlength=k) / x.size
-    p_b = np.bincount(y, minlength=k) / y.size
+    p_a = bincount(x, minlength=k) / x.size
+    p_b = bincount(y, minlength=k) / y.size
     return p_o, float(np.sum(p_a * p_b))
 
 
@@ -1020,7 +1021,7 @@ def _mace_em(
     n_items, n_raters = labels.shape
     item, rater = np.nonzero(labels != MISSING)  # one entry per observed label
     a = labels[item, rater]
-    votes = np.bincount(item * k + a, minlength=n_items * k).reshape(n_items, k)
+    votes = bincount(item * k + a, minlength=n_items * k).reshape(n_items, k)
     post = (votes + 1e-3) / (votes + 1e-3).sum(axis=1, keepdims=True)
     theta, xi = np.full(n_raters, 0.5), np.full((n_raters, k), 1.0 / k)
     for _ in range(max_iter):
@@ -1028,13 +1029,13 @@ def _mace_em(
         th, spam_a = theta[rater], (1 - theta[rater]) * xi[rater, a]
         honest = post[item, a] * th / (th + spam_a)
         # M-step: the expected counts plus delta, normalised
-        theta = (np.bincount(rater, honest, n_raters) + delta) / (
-            np.bincount(rater, None, n_raters) + 2 * delta)
-        xi = np.bincount(rater * k + a, 1 - honest, n_raters * k).reshape(n_raters, k) + delta
+        theta = (bincount(rater, honest, n_raters) + delta) / (
+            bincount(rater, None, n_raters) + 2 * delta)
+        xi = bincount(rater * k + a, 1 - honest, n_raters * k).reshape(n_raters, k) + delta
         xi /= xi.sum(axis=1, keepdims=True)
         # E-step, part 2: log P(labels | T_i = c) = sum_j log(theta_j [a_ij = c] + (1 - theta_j) xi_j[a_ij])
         th, spam_a = theta[rater], (1 - theta[rater]) * xi[rater, a]
-        log_like = np.bincount(item, np.log(spam_a), n_items)[:, None] + np.bincount(
+        log_like = bincount(item, np.log(spam_a), n_items)[:, None] + bincount(
             item * k + a, np.log1p(th / spam_a), n_items * k).reshape(n_items, k)
         new = softmax(log_like, axis=1)
         change, post = np.max(np.abs(new - post)), new

@@ -46,6 +46,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
+from lilbook.runtime import bincount
 
 __all__ = [
     "AnswerSimulation",
@@ -195,9 +196,9 @@ def reliability_curve(
     """
     conf, ok = _confidences_and_outcomes(confidences, correct)
     idx = bin_indices(conf, n_bins)
-    count = np.bincount(idx, minlength=n_bins)
-    conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
-    hit_sum = np.bincount(idx, weights=ok.astype(float), minlength=n_bins)
+    count = bincount(idx, minlength=n_bins)
+    conf_sum = bincount(idx, weights=conf, minlength=n_bins)
+    hit_sum = bincount(idx, weights=ok.astype(float), minlength=n_bins)
     used = np.flatnonzero(count)
     return ReliabilityCurve(
         edges=np.linspace(0.0, 1.0, n_bins + 1),

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits
 
 from lilbook._checks import (
     FloatOrArray,
@@ -50,6 +49,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
+from lilbook.runtime import one_blas_thread
 from lilbook.attention import attention_flops  # the book's one count of attention FLOPs
 
 __all__ = [
@@ -615,7 +615,7 @@ def fit_gaussian_video_model(videos: object, ridge: float = 1e-3) -> GaussianVid
     r = positive_scalar(ridge, "ridge")
     flat = v.reshape(v.shape[0], -1)
     mean = flat.mean(axis=0)
-    with threadpool_limits(1, "blas"):  # faster than 2 threads on a shared 2-core machine
+    with one_blas_thread():  # faster than 2 threads on a shared 2-core machine
         cov = np.cov(flat, rowvar=False)
         vals, vecs = np.linalg.eigh(cov)
     return GaussianVideoModel(v.shape[1:], mean, np.clip(vals, 0, None) + r, vecs)
@@ -695,7 +695,7 @@ def ddim_sample(
         full = np.zeros((k, *shape))
         full[:, idx] = xa_frames
         xa = full.reshape(k, -1)[:, mask.reshape(-1)]
-    with threadpool_limits(1, "blas"):
+    with one_blas_thread():
         return _ddim_loop(model, ab, rng, k, mask.reshape(-1), xa, method, w)
 
 
@@ -766,7 +766,7 @@ def conditional_mean(
     mask = np.zeros(shape, dtype=bool)
     mask[idx] = True
     a = mask.reshape(-1)
-    with threadpool_limits(1, "blas"):
+    with one_blas_thread():
         cov = (model.eigvecs * model.eigvals) @ model.eigvecs.T
         sol = np.linalg.solve(cov[np.ix_(a, a)], (xa - model.mean[a]).T)
         out = np.empty((xa.shape[0], model.mean.size))
@@ -842,7 +842,7 @@ def denoising_mse(
     ab = _check_alpha_bar(alpha_bars, "alpha_bars").reshape(-1)
     rng = generator(rng)
     errs = []
-    with threadpool_limits(1, "blas"):
+    with one_blas_thread():
         for a in ab:
             z = math.sqrt(a) * v + math.sqrt(1 - a) * rng.standard_normal(v.shape)
             errs.append(np.mean((model.denoise(z, float(a)) - v) ** 2))

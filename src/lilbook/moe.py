@@ -34,6 +34,7 @@ from lilbook._checks import (
     positive_scalar,
     real_scalar,
 )
+from lilbook.runtime import bincount
 
 __all__ = ["PRIORITIES", "RoutingResult", "expert_capacity", "route_tokens", "router_probs"]
 
@@ -133,7 +134,7 @@ def _route(
     queue = experts.ravel()[order]  # the expert asked for, in serving order
     # place of each request in its expert's queue: requests to one expert, counted in order
     by_expert = np.argsort(queue, kind="stable")
-    counts = np.bincount(queue, minlength=n_experts)
+    counts = bincount(queue, minlength=n_experts)
     place = np.empty(len(queue), dtype=np.int64)
     place[by_expert] = np.arange(len(queue)) - np.repeat(np.cumsum(counts) - counts, counts)
     kept = np.zeros(n * k, dtype=bool)

@@ -52,6 +52,7 @@ from lilbook._checks import (
     real_scalar,
 )
 from lilbook.retrieval import exact_mips
+from lilbook.runtime import bincount
 
 __all__ = [
     "STRATEGIES",
@@ -316,7 +317,7 @@ def prompt_bias_logits(
         raise ValueError(
             f"token_prior must hold {n_labels} positive probabilities; got {token_prior!r}"
         )
-    fraction = np.bincount(y, minlength=n_labels) / y.size
+    fraction = bincount(y, minlength=n_labels) / y.size
     last = np.eye(n_labels)[y[-1]]
     return strengths[0] * fraction + strengths[1] * last + np.log(prior)
 
@@ -458,7 +459,7 @@ def simulate_calibration(
         for j, p in enumerate([probs, contextual_calibration(probs, p_cf)]):
             pred = np.argmax(p, axis=1)
             accuracy[j, i] = np.mean(pred == y)
-            predicted[j, i] = np.bincount(pred, minlength=n_labels) / m
+            predicted[j, i] = bincount(pred, minlength=n_labels) / m
     return CalibrationResult(accuracy[0], accuracy[1], demos, predicted[0], predicted[1])
 
 
@@ -567,7 +568,7 @@ def _entropy(p: NDArray[np.float64]) -> NDArray[np.float64]:
 def _prediction_entropies(probs: NDArray[np.float64]) -> tuple[float, float]:
     """GlobalE and LocalE of one prompt's predictions on the probing set."""
     m, n_labels = probs.shape
-    share = np.bincount(probs.argmax(axis=1), minlength=n_labels) / m  # predicted-label histogram
+    share = bincount(probs.argmax(axis=1), minlength=n_labels) / m  # predicted-label histogram
     global_e = _entropy(share)  # low: the prompt sends the probing set to one label
     local_e = _entropy(probs).mean()  # low: confident on every probing input
     return float(global_e), float(local_e)

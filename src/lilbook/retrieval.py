@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits
 
 from lilbook._checks import finite_array, generator, int_in_range, nonnegative, positive_int, positive_scalar, real_array
+from lilbook.runtime import bincount, one_blas_thread
 
 __all__ = [
     "GraphIndex",
@@ -250,7 +250,7 @@ def kmeans(x: object, n_clusters: int, rng: np.random.Generator, n_iter: int = 2
     n_clusters = int_in_range(n_clusters, "n_clusters", 1, pts.shape[0])
     n_iter = positive_int(n_iter, "n_iter")
     rng = generator(rng)
-    with threadpool_limits(1, "blas"):  # small products: one BLAS thread is faster on a busy machine
+    with one_blas_thread():  # small products: one BLAS thread is faster on a busy machine
         return _lloyd(pts, n_clusters, rng, n_iter)
 
 
@@ -268,7 +268,7 @@ def _lloyd(pts: NDArray[np.float64], n_clusters: int, rng: np.random.Generator, 
     for _ in range(n_iter):
         d2 = sq[:, None] - 2 * pts @ cent.T + np.einsum("kd,kd->k", cent, cent)[None, :]
         labels = np.argmin(d2, axis=1)
-        counts = np.bincount(labels, minlength=n_clusters)
+        counts = bincount(labels, minlength=n_clusters)
         sums = np.zeros_like(cent)
         np.add.at(sums, labels, pts)
         new = cent.copy()
@@ -530,7 +530,7 @@ def build_nsw(index: object, n_links: int, rng: np.random.Generator) -> GraphInd
     n_links = int_in_range(n_links, "n_links", 1, max(1, idx.shape[0] - 1))
     rng = generator(rng)
     order = rng.permutation(idx.shape[0])
-    with threadpool_limits(1, "blas"):
+    with one_blas_thread():
         links = _nsw_links(_sphere(idx)[order], n_links)
     back = np.empty_like(order)
     back[order] = np.arange(order.size)  # position in insertion order -> item

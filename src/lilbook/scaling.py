@@ -31,7 +31,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import OptimizeResult, brentq, curve_fit, minimize
 from scipy.special import zeta
-from threadpoolctl import threadpool_limits
 
 from lilbook._checks import (
     FloatOrArray,
@@ -47,6 +46,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
+from lilbook.runtime import one_blas_thread
 
 __all__ = [
     "BESIROGLU",
@@ -370,16 +370,6 @@ def _objective_and_grad(
     return value, grad
 
 
-def _single_threaded_blas() -> threadpool_limits:
-    """Limit BLAS to one thread while L-BFGS-B runs.
-
-    L-BFGS-B makes many tiny linear-algebra calls; a multi-threaded BLAS spends far more
-    time waking and synchronising its threads than computing, which on a small, busy
-    machine slows the fit down by a factor of 4 to 50.
-    """
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _check_reduction(reduction: object) -> None:
     if not isinstance(reduction, str):
         raise TypeError(f"reduction must be the string 'sum' or 'mean'; got {type(reduction).__name__}")
@@ -598,7 +588,9 @@ def _fit_chinchilla(
     scale = 1.0 if reduction == "sum" else 1.0 / N.size  # "mean" is the pitfall
     # the objective is scale * sum_i Huber_delta(log L_hat(N_i, D_i) - log L_i)
     args = (log_n, log_d, log_l, delta, scale)
-    with _single_threaded_blas(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # one BLAS thread: L-BFGS makes many tiny linear-algebra calls, and waking more threads for each
+    # slowed the fit 4-50x on a busy 2-core machine
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # L-BFGS (L-BFGS-B without bounds) with the analytic gradient, from every start
         ends = [_lbfgs(start, args, options) for start in grid]
         # keep the lowest end point that is a valid law (alpha, beta > 0, finite A, B, E)
