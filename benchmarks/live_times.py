@@ -42,6 +42,8 @@ def main(slugs: list[str]) -> None:
                     continue
                 print(f"{slug:24s} {run.notebook_seconds:8.1f}s {run.first_cell_seconds:8.1f}s {run.run_all_seconds:7.1f}s "
                       f"{run.executed_cells:3d}/{run.code_cells:<3d} {len(run.error_outputs):6d} {len(run.requests_elsewhere):11d}", flush=True)
+                slow = sorted(run.cell_seconds, reverse=True)[:3]
+                print("    slowest cells: " + ", ".join(f"cell {i} {t:.1f}s" for t, i in slow), flush=True)
                 for text in run.error_outputs[:3]:
                     print("    error output:", text.strip().splitlines()[-1][:160] if text.strip() else "(empty)")
                 browser.close()

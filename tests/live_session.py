@@ -17,6 +17,9 @@ from pathlib import Path
 from tests.lab_session import NOTEBOOK_STATE
 
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+EXECUTED_CELLS = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')]
+  .map((c, i) => [i, (c.querySelector('.jp-InputArea-prompt') || {}).textContent || ''])
+  .filter(([i, p]) => /\\[\\d+\\]/.test(p)).map(([i]) => i)"""
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -51,6 +54,9 @@ class LiveRun:
     code_cells: int = 0
     executed_cells: int = 0
     error_outputs: list[str] = field(default_factory=list)
+    # (seconds, 1-based code cell) of each cell, from the moment its prompt showed a number: cells run
+    # one after another, so a cell's time is the gap since the previous one finished (0.25 s polling)
+    cell_seconds: list[tuple[float, int]] = field(default_factory=list)
     requests_elsewhere: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
@@ -79,15 +85,30 @@ def run_all_live(page, site_url: str, slug: str, timeout_s: float = 600) -> Live
     run = LiveRun()
     open_live(page, site_url, slug, run)
     start = run._start  # type: ignore[attr-defined]
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    # Run All as soon as the notebook shows (cells queue until the kernel is up); a click that comes
+    # before the notebook is the current document does nothing, so repeat it until cells are queued
+    for _ in range(30):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        time.sleep(0.5)
+        state = page.evaluate(NOTEBOOK_STATE)
+        if state and state["running"] + state["executed"] > 0:
+            break
+        page.keyboard.press("Escape")
+        time.sleep(1)
     deadline = start + timeout_s
+    finished: dict[int, float] = {}
     while True:
         state = page.evaluate(NOTEBOOK_STATE)
+        now = time.monotonic()
+        for index in page.evaluate(EXECUTED_CELLS):
+            finished.setdefault(index, now)
         if state and not run.first_cell_seconds and state["executed"] >= 1:
             run.first_cell_seconds = time.monotonic() - start
         if state and state["running"] == 0 and state["executed"] == state["code"]:
             break
+        if state and state["running"] == 0 and any("Traceback" in e for e in state["errors"]):
+            break  # a cell raised: JupyterLab stops Run All there
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"{slug}: Run All did not finish in {timeout_s} s "
@@ -95,6 +116,11 @@ def run_all_live(page, site_url: str, slug: str, timeout_s: float = 600) -> Live
             )
         time.sleep(0.25)
     run.run_all_seconds = time.monotonic() - start
+    previous = None
+    for index, when in sorted(finished.items(), key=lambda item: item[1]):
+        if previous is not None:
+            run.cell_seconds.append((when - previous, index + 1))
+        previous = when
     run.code_cells, run.executed_cells = state["code"], state["executed"]
     run.error_outputs = state["errors"]
     return run

@@ -369,7 +369,7 @@ def check_built_config(output: Path) -> None:
 def input_stamp(pins: Mapping[str, tuple[str, str]]) -> str:
     """A fingerprint of everything the live site is built from (a no-op build skips the lite build)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([sorted(pins.items()), lite_config(), LAB_OVERRIDES, ROOTS, EXTRA_PACKAGES, KERNELSPEC], sort_keys=True).encode())
+    digest.update(json.dumps([sorted(pins.items()), lite_config(), LAB_OVERRIDES, ROOTS, EXTRA_PACKAGES, KERNELSPEC, LAB_EXTENSIONS], sort_keys=True).encode())
     digest.update(Path(__file__).read_bytes() + FONT_CACHE_SCRIPT.read_bytes())
     for path in [*sorted((SRC / "lilbook").rglob("*")), *sorted(NOTEBOOKS.glob("*.md")), PYODIDE_NPM / "package.json"]:
         if path.is_file() and "__pycache__" not in path.parts:
