@@ -234,7 +234,7 @@ def test_a_chapter_runs_in_the_browser_without_an_error(live_session):
     assert run.code_cells > 20
     assert run.executed_cells == run.code_cells
     assert run.error_outputs == []
-    assert run.console_errors == []
+    assert run.console_errors == [], run.console_errors
 
 
 def test_an_explorer_recomputes_in_the_browser(live_session):

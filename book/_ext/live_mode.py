@@ -447,7 +447,7 @@ def missing_inputs() -> list[str]:
     try:
         for name, (version, _) in pinned_wheels().items():
             wheel_file(name, version)
-    except LiveAssetError as error:
+    except (LiveAssetError, OSError) as error:  # OSError: no pyproject.toml (a book built elsewhere)
         missing.append(str(error))
     return missing
 
