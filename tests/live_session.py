@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -90,8 +91,10 @@ def run_all_live(page, site_url: str, slug: str, timeout_s: float = 600) -> Live
     # Run All as soon as the notebook shows (cells queue until the kernel is up); a click that comes
     # before the notebook is the current document does nothing, so repeat it until cells are queued
     for _ in range(30):
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        if page.locator(".jp-Dialog").count():
+            page.keyboard.press("Escape")
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
         time.sleep(0.5)
         state = page.evaluate(NOTEBOOK_STATE)
         if state and state["running"] + state["executed"] > 0:
