@@ -62,8 +62,9 @@ class LiveRun:
     console_errors: list[str] = field(default_factory=list)
 
 
-def open_live(page, site_url: str, slug: str, run: LiveRun) -> None:
-    """Open the chapter page, follow its live-mode link, and wait for the notebook."""
+def open_live(page, site_url: str, slug: str, run: LiveRun) -> float:
+    """Open the chapter page, follow its live-mode link, and wait for the notebook; returns when
+    (time.monotonic()) the live page was asked for."""
     origin = site_url.rstrip("/")
     page.on(
         "request",
@@ -80,14 +81,13 @@ def open_live(page, site_url: str, slug: str, run: LiveRun) -> None:
     page.goto(page.url.rsplit("/", 1)[0] + "/" + href)
     page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-CodeCell", timeout=120_000)
     run.notebook_seconds = time.monotonic() - start
-    run._start = start  # type: ignore[attr-defined]
+    return start
 
 
 def run_all_live(page, site_url: str, slug: str, timeout_s: float = 600) -> LiveRun:
     """Open a chapter in the live mode, Run All at once, and read what the page shows at the end."""
     run = LiveRun()
-    open_live(page, site_url, slug, run)
-    start = run._start  # type: ignore[attr-defined]
+    start = open_live(page, site_url, slug, run)
     # Run All as soon as the notebook shows (cells queue until the kernel is up); a click that comes
     # before the notebook is the current document does nothing, so repeat it until cells are queued
     for _ in range(30):

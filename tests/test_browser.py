@@ -7,10 +7,7 @@ book/_build/screenshots/ for a person to look at.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +15,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import BOOK
+from tests.live_session import StaticSite
 from tests.test_book import chapter_files
 
 CHROMIUM_ARGS = [
@@ -35,18 +33,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def site(built_html):
-    handler = functools.partial(QuietHandler, directory=str(built_html))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    server = StaticSite(built_html)
+    yield server.url
+    server.close()
 
 
 @pytest.fixture(scope="module")

