@@ -3,8 +3,9 @@
 Usage (from the repository root):  .venv/bin/python benchmarks/build_times.py [--chapter hallucination]
 
 The script copies the repository's files (tracked and untracked, not ignored ones: no build output,
-no cache) into a temporary folder, links ``node_modules`` and makes the copy's ``src/`` the one the
-kernels import, then times, in that copy:
+no cache) into a temporary folder, links ``node_modules`` and the live mode's wheels
+(``.cache/live``), so the live site is part of every build as in ``scripts/build``, and makes the
+copy's ``src/`` the one the kernels import, then times, in that copy:
 
 1. a cold strict build, ``jupyter-book build -W -n --keep-going --all book/``;
 2. the sum of the chapters' execution seconds, as recorded in the execution cache by that build,
@@ -66,6 +67,10 @@ def copy_repo(source: Path, dest: Path, rev: str | None = None) -> None:
     modules = source / "node_modules"
     if modules.exists():
         os.symlink(modules.resolve(), dest / "node_modules")
+    live = source / ".cache" / "live"  # the live mode's pinned wheels (scripts/lib.sh downloads them)
+    if live.exists():
+        (dest / ".cache").mkdir(exist_ok=True)
+        os.symlink(live.resolve(), dest / ".cache" / "live")
 
 
 def timed_build(copy: Path, args: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:

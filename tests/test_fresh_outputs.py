@@ -50,6 +50,10 @@ def test_imports_are_followed_through_the_package(toy_package):
         ("from toy import values, other", {"toy", "toy.values", "toy.other"}),
         ("from toy import (\n    values,\n    helpers,\n)", {"toy", "toy.values", "toy.helpers"}),
         ("from toy.sub import other", {"toy.sub"}),
+        # consecutive statements: each is read on its own (a chapter's import cell looks like this)
+        ("from toy.helpers import base\nfrom toy.values import (\n    x,\n)\nfrom toy import other",
+         {"toy", "toy.helpers", "toy.values", "toy.other"}),
+        ("from toy.helpers import base  # a comment\nimport toy.other", {"toy.helpers", "toy.other"}),
         ("import toyota\nimport numpy as np", set()),
         ("print('from toy.values import answer')", set()),
     ],

@@ -7,8 +7,9 @@ most of the time a no-op build took. The result (the domain's ``citations``) is 
 environment anyway; this extension fingerprints everything ``BibtexDomain.env_updated`` reads (the
 bibliography directives, the citation references, the documents' order, the bib files and their
 modification times, the ``bibtex_*`` settings and the package versions) and skips the formatting when
-the fingerprint equals the one of the run that produced the stored citations. Any change, and any run
-whose formatting logged a warning, computes everything again exactly as before.
+the fingerprint equals the one of the run that produced the stored citations and none of those was
+dropped since (a re-read page loses its own). Any change, and any run whose formatting logged a
+warning, computes everything again exactly as before.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 STAMP = "bibtex_reuse_fingerprint"
+COUNT = "bibtex_reuse_citations"
 
 
 def canonical(obj):
@@ -90,7 +92,10 @@ def setup(app: Sphinx) -> dict:
         except Exception as exc:  # an unexpected type: never guess, format as usual
             logger.info(f"bibtex_reuse: no fingerprint ({exc!r}), formatting every entry")
             return original(self)
-        if key == self.data.get(STAMP) and self.citations:
+        # Re-reading a page drops its bibliographies' formatted entries (BibtexDomain.clear_doc) and
+        # puts back the same directives, so the fingerprint alone would match and leave that page's
+        # reference list empty: the stored entries are reused only if none is missing.
+        if key == self.data.get(STAMP) and self.citations and len(self.citations) == self.data.get(COUNT):
             logger.info("bibtex_reuse: citations and bibliographies unchanged, formatted entries reused")
             return []
         app_ = self.env.app
@@ -98,6 +103,7 @@ def setup(app: Sphinx) -> dict:
         result = original(self)
         # a run that warned must warn again next time, so it leaves no fingerprint to match
         self.data[STAMP] = key if app_._warncount == warnings_before else None
+        self.data[COUNT] = len(self.citations)
         return result
 
     env_updated.bibtex_reuse = True

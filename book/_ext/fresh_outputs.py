@@ -110,8 +110,10 @@ class PackageIndex:
 
 def imported_modules(source: str, package: PackageIndex) -> set[str]:
     """Package modules named in ``import``/``from`` statements of a page's source text."""
+    # the names after "import": a parenthesised list (over several lines) or the rest of the line;
+    # never more, or one statement would swallow the imports on the lines after it
     pattern = re.compile(
-        rf"^\s*(?:from\s+({re.escape(package.name)}(?:\.\w+)*)\s+import\s+([\w\s,().*]+)"
+        rf"^\s*(?:from\s+({re.escape(package.name)}(?:\.\w+)*)\s+import\s+(\([^)]*\)|[^\n#]*)"
         rf"|import\s+({re.escape(package.name)}(?:\.\w+)*)\b)",
         re.MULTILINE,
     )

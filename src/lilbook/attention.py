@@ -36,6 +36,7 @@ from lilbook._checks import (
     probabilities,
     real_array,
 )
+from lilbook.runtime import matmul
 
 __all__ = [
     "AttentionCost",
@@ -1172,10 +1173,10 @@ def _blocked_causal_attention(
     out = np.empty((n, v.shape[1]))
     for start in range(0, n, block):
         stop = min(start + block, n)
-        s = q[start:stop] @ k[:stop].T / np.sqrt(d)  # (block, stop)
+        s = matmul(q[start:stop], k[:stop].T) / np.sqrt(d)  # (block, stop)
         s[np.arange(stop)[None, :] > np.arange(start, stop)[:, None]] = -np.inf
         w = np.exp(s - s.max(axis=1, keepdims=True))
-        out[start:stop] = (w @ v[:stop]) / w.sum(axis=1, keepdims=True)
+        out[start:stop] = matmul(w, v[:stop]) / w.sum(axis=1, keepdims=True)
     return out
 
 

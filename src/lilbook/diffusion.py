@@ -49,7 +49,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
-from lilbook.runtime import one_blas_thread
+from lilbook.runtime import matmul, one_blas_thread
 from lilbook.attention import attention_flops  # the book's one count of attention FLOPs
 
 __all__ = [
@@ -586,11 +586,11 @@ class GaussianVideoModel:
         signal it carries at this noise level.
         """
         ab = float(_check_alpha_bar(alpha_bar))
-        return (self.eigvecs * self._scale(ab)) @ self.eigvecs.T
+        return matmul(self.eigvecs * self._scale(ab), self.eigvecs.T)
 
     def _apply_gain(self, flat: NDArray, alpha_bar: float) -> NDArray:
         """``flat @ G`` (= ``G @ flat`` per row, G is symmetric) without forming ``G``."""
-        return ((flat @ self.eigvecs) * self._scale(alpha_bar)) @ self.eigvecs.T
+        return matmul(matmul(flat, self.eigvecs) * self._scale(alpha_bar), self.eigvecs.T)
 
     def denoise(self, z: object, alpha_bar: float) -> NDArray[np.float64]:
         """Posterior mean of the clean video given the noisy one (same shape as ``z``)."""
@@ -616,7 +616,8 @@ def fit_gaussian_video_model(videos: object, ridge: float = 1e-3) -> GaussianVid
     flat = v.reshape(v.shape[0], -1)
     mean = flat.mean(axis=0)
     with one_blas_thread():  # faster than 2 threads on a shared 2-core machine
-        cov = np.cov(flat, rowvar=False)
+        centred = flat - mean
+        cov = matmul(centred.T, centred) / (flat.shape[0] - 1)  # np.cov(flat, rowvar=False)
         vals, vecs = np.linalg.eigh(cov)
     return GaussianVideoModel(v.shape[1:], mean, np.clip(vals, 0, None) + r, vecs)
 
@@ -767,11 +768,11 @@ def conditional_mean(
     mask[idx] = True
     a = mask.reshape(-1)
     with one_blas_thread():
-        cov = (model.eigvecs * model.eigvals) @ model.eigvecs.T
+        cov = matmul(model.eigvecs * model.eigvals, model.eigvecs.T)
         sol = np.linalg.solve(cov[np.ix_(a, a)], (xa - model.mean[a]).T)
         out = np.empty((xa.shape[0], model.mean.size))
         out[:, a] = xa
-        out[:, ~a] = model.mean[~a] + (cov[np.ix_(~a, a)] @ sol).T
+        out[:, ~a] = model.mean[~a] + matmul(cov[np.ix_(~a, a)], sol).T
     out = out.reshape(-1, *shape)
     return out[0] if single else out
 

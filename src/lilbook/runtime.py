@@ -3,6 +3,11 @@
 The book's live mode runs the chapters in Pyodide, CPython compiled to 32-bit WebAssembly. Two things
 behave differently there, and the package's code goes through the helpers below instead:
 
+- Pyodide's numpy is built without BLAS: ``a @ b`` runs numpy's plain loop, about fifty times slower
+  than scipy's OpenBLAS in the same browser (a 2000 x 800 by 800 x 2000 product took 14 s against
+  0.25 s under Node); :func:`matmul` hands large float products of two matrices to scipy's BLAS
+  there, and is exactly ``np.matmul`` natively;
+
 - ``np.bincount`` refuses 64-bit integer input on a 32-bit platform ("Cannot cast array data from
   dtype('int64') to dtype('int32') according to the rule 'safe'"); :func:`bincount` converts indices to
   the platform's own index type first, which changes nothing natively (``np.intp`` is 64 bits there);
@@ -46,3 +51,32 @@ def one_blas_thread() -> AbstractContextManager:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+#: below this many multiply-adds numpy's own loop is as quick as calling BLAS
+BLAS_MIN_WORK = 50_000
+
+
+def matmul(a: ArrayLike, b: ArrayLike) -> NDArray:
+    """``a @ b``: natively exactly ``np.matmul``; in the browser a large float64 product of two
+    matrices (2-D arrays) is computed by scipy's BLAS ``dgemm`` (same result up to rounding).
+
+    Anything else (vectors, stacks of matrices, complex or integer results, small products,
+    mismatched shapes) goes to ``np.matmul``, which raises its own error for bad shapes.
+    """
+    if not IN_BROWSER:
+        return np.matmul(a, b)
+    x, y = np.asarray(a), np.asarray(b)
+    if (
+        x.ndim != 2
+        or y.ndim != 2
+        or x.shape[1] != y.shape[0]
+        or np.result_type(x, y) != np.float64
+        or x.shape[0] * x.shape[1] * y.shape[1] < BLAS_MIN_WORK
+    ):
+        return np.matmul(x, y)
+    from scipy.linalg import blas
+
+    # (x y)^T = y^T x^T: the transposes of C-ordered arrays are Fortran-ordered, so BLAS reads
+    # them without a copy, and the transpose of its Fortran-ordered result is C-ordered like numpy's
+    return blas.dgemm(1.0, y.T, x.T).T
