@@ -1,4 +1,5 @@
-"""book/_ext/bibtex_reuse.py: a no-op build reuses the formatted references, an edited page keeps its own."""
+"""book/_ext/bibtex_reuse.py and bib_style.py's memo: a no-op build reuses the formatted references, an
+edited page keeps its own, formatted exactly as by a build from scratch."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ def build(book) -> str:
     return proc.stdout
 
 
+def references_html(book, page: str) -> str:
+    html = (book / "_build" / "html" / f"{page}.html").read_text(encoding="utf-8")
+    return html[html.index('<section id="references">') :].split("</section>")[0]
+
+
 def reference_list(book, page: str) -> list[str]:
     """The entries of the page's own reference list (not the tooltips of its citations)."""
     html = (book / "_build" / "html" / f"{page}.html").read_text(encoding="utf-8")
@@ -42,6 +48,8 @@ def test_no_op_reuses_and_an_edited_page_keeps_its_references(tmp_path):
     book = tiny_book(tmp_path, pages)
     build(book)
     assert len(reference_list(book, "a")) == 1 and len(reference_list(book, "b")) == 1
+    fresh = references_html(book, "a")
+    assert (book / "_build" / ".doctrees" / "lilbook-formatted-references.pickle").is_file()
 
     assert "formatted entries reused" in build(book)  # nothing changed
 
@@ -51,3 +59,4 @@ def test_no_op_reuses_and_an_edited_page_keeps_its_references(tmp_path):
     assert len(reference_list(book, "a")) == 1, "the re-read page lost its reference list"
     assert len(reference_list(book, "b")) == 1
     assert "Attention is all you need" in (book / "_build" / "html" / "a.html").read_text(encoding="utf-8")
+    assert references_html(book, "a") == fresh  # the remembered formatting is the fresh one

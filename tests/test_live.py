@@ -187,6 +187,16 @@ def test_every_explorer_is_marked_static_with_the_way_to_make_it_live(built_html
     assert explorers >= 11
 
 
+def test_the_lite_build_leaves_the_books_pages_dated_as_built(live_site, built_html):
+    """`jupyter lite build` dates every file under its output folder's parent to SOURCE_DATE_EPOCH;
+    had that reached the book's pages, the next build would find all of them out of date."""
+    epoch = int(live_mode.LITE_ENV["SOURCE_DATE_EPOCH"])
+    pages = [p for p in built_html.rglob("*.html") if live_mode.LIVE_DIR not in p.relative_to(built_html).parts]
+    assert len(pages) > 11
+    dated = [str(p.relative_to(built_html)) for p in pages if p.stat().st_mtime <= epoch]
+    assert dated == []
+
+
 def test_the_live_site_loads_python_from_itself_and_never_from_pypi(live_site):
     live_mode.check_built_config(live_site)
     config = json.loads((live_site / "jupyter-lite.json").read_text())["jupyter-config-data"]

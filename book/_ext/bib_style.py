@@ -29,11 +29,15 @@ Use ``bibtex_default_style: lilbook`` and ``bibtex_reference_style: lilbook_auth
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
+import hashlib
+import pickle
 import string
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import latexcodec  # noqa: F401  (registers the ulatex codec)
 from typing import Iterable
@@ -199,6 +203,18 @@ class LilbookStyle(UnsrtStyle):
         return sentence[formatted] if as_sentence else formatted
 
     def format_entry(self, label, entry, bib_data=None):
+        """Formatted once per entry and label: the same entry recurs in the chapter lists, the global
+        list and the tooltips, and the formatted form is kept from one build to the next (FORMATTED)."""
+        style = (type(self).__name__, type(self.name_style).__name__, self.abbreviate_names)
+        key = memo_key(style, label, entry, SUFFIXES.get(entry.key))
+        FORMATTED.used.add(key)
+        if key in FORMATTED.memo:
+            return pickle.loads(FORMATTED.memo[key])  # a fresh copy: callers may change what they get
+        result = self._format_entry(label, entry, bib_data)
+        FORMATTED.memo[key] = pickle.dumps(result)
+        return result
+
+    def _format_entry(self, label, entry, bib_data=None):
         suffix = SUFFIXES.get(entry.key)
         if suffix and "year" in entry.fields:
             # a fresh entry: the parsed one is shared with the cited lists and the pickled environment
@@ -207,6 +223,54 @@ class LilbookStyle(UnsrtStyle):
             original, entry = entry, Entry(entry.type, fields=fields, persons=entry.persons)
             entry.key = original.key
         return super().format_entry(label, entry, bib_data=bib_data)
+
+
+class FormattedMemo:
+    """Formatted entries (pickled) by everything their formatting reads, saved next to the doctrees.
+
+    Formatting every entry with pybtex is most of what rebuilding the bibliographies costs (a chapter
+    re-read makes sphinxcontrib-bibtex format all of them again); an entry whose fields, persons,
+    label and suffix are unchanged is formatted the same way, as long as this file, pybtex and the
+    bibtex settings are the same (``fingerprint``).
+    """
+
+    def __init__(self):
+        self.memo: dict[str, bytes] = {}
+        self.used: set[str] = set()
+        self.loaded: set[str] = set()
+
+    @staticmethod
+    def fingerprint(app) -> str:
+        from importlib.metadata import version
+
+        settings = sorted((c.name, repr(c.value)) for c in app.config if c.name.startswith("bibtex_"))
+        text = repr((Path(__file__).read_bytes(), version("pybtex"), version("sphinxcontrib-bibtex"), settings))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def load(self, app) -> None:
+        path = Path(app.doctreedir) / MEMO_FILE
+        self.memo, self.used = {}, set()
+        with contextlib.suppress(Exception):  # no file, or an unreadable one: format everything
+            stored = pickle.loads(path.read_bytes())
+            if stored["fingerprint"] == self.fingerprint(app):
+                self.memo = stored["entries"]
+        self.loaded = set(self.memo)
+
+    def save(self, app, exception) -> None:
+        if exception is not None or not self.used or self.used == self.loaded:
+            return
+        entries = {k: v for k, v in self.memo.items() if k in self.used}  # drop entries nobody formats
+        path = Path(app.doctreedir) / MEMO_FILE
+        path.write_bytes(pickle.dumps({"fingerprint": self.fingerprint(app), "entries": entries}))
+
+
+MEMO_FILE = "lilbook-formatted-references.pickle"
+FORMATTED = FormattedMemo()
+
+
+def memo_key(style: tuple, label, entry, suffix) -> str:
+    persons = tuple((role, tuple(str(p) for p in people)) for role, people in entry.persons.items())
+    return repr((style, label, entry.key, entry.type, tuple(entry.fields.items()), persons, suffix))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -339,4 +403,6 @@ def setup(app):
     register_plugins()
     # before sphinxcontrib-bibtex's own env-updated handler (priority 500) formats the lists
     app.connect("env-updated", _compute_suffixes, priority=400)
+    app.connect("builder-inited", FORMATTED.load)
+    app.connect("build-finished", FORMATTED.save)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -10,6 +10,8 @@ modification times, the ``bibtex_*`` settings and the package versions) and skip
 the fingerprint equals the one of the run that produced the stored citations and none of those was
 dropped since (a re-read page loses its own). Any change, and any run whose formatting logged a
 warning, computes everything again exactly as before.
+
+It also remembers the pybtex plugins it has looked up (``_remember_plugins``).
 """
 
 from __future__ import annotations
@@ -78,8 +80,22 @@ def fingerprint(domain) -> str:
     return hashlib.sha256(repr(canonical(payload)).encode()).hexdigest()
 
 
+def _remember_plugins() -> None:
+    """pybtex looks a plugin up through the installed packages' entry points on every call, and
+    sphinxcontrib-bibtex asks for the same plain-text backend once per citation it resolves (some
+    500 scans of every installed package's metadata while the pages are written); a plugin found
+    once is the same class for the rest of the process."""
+    import functools
+
+    import pybtex.plugin
+
+    if not hasattr(pybtex.plugin.find_plugin, "cache_info"):
+        pybtex.plugin.find_plugin = functools.lru_cache(maxsize=None)(pybtex.plugin.find_plugin)
+
+
 def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinxcontrib.bibtex")
+    _remember_plugins()
     from sphinxcontrib.bibtex.domain import BibtexDomain
 
     original = BibtexDomain.env_updated

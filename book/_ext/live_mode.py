@@ -92,7 +92,11 @@ LAB_EXTENSIONS = (
 FONT_CACHE_PACKAGE = "lilbook-mplcache"
 FONT_CACHE_SCRIPT = Path(__file__).with_name("live_fontcache.mjs")
 LIVE_DIR = "live"
+#: font-list wheels already computed, by the inputs they depend on
+FONT_CACHE_MEMO = ROOT / ".cache" / "live-fontlist"
 STAMP = ".lilbook-live-stamp"
+# the lite build's files carry this date (1980-01-01), so two builds of the same inputs are identical
+LITE_ENV = {"SOURCE_DATE_EPOCH": "315532800"}
 
 
 class LiveAssetError(ExtensionError):
@@ -279,8 +283,17 @@ def assemble_pyodide(dest: Path, pins: Mapping[str, tuple[str, str]]) -> None:
         (dest / file_name).write_bytes(data)
     write_lock(dest, lock["info"], packages)
 
-    # matplotlib's font list, computed by the Pyodide just assembled (which needs the lock on disk)
-    file_name, data = font_cache_wheel(dest)
+    # matplotlib's font list, computed by the Pyodide just assembled (which needs the lock on disk);
+    # it depends only on the Pyodide release and the carrier, so it is computed once per pair of them
+    memo = FONT_CACHE_MEMO / (hashlib.sha256(
+        (PYODIDE_NPM / LOCK).read_bytes() + carrier_sha.encode() + FONT_CACHE_SCRIPT.read_bytes()
+    ).hexdigest()[:32] + ".whl")
+    if memo.is_file():
+        file_name, data = f"{FONT_CACHE_PACKAGE.replace('-', '_')}-1.0-py3-none-any.whl", memo.read_bytes()
+    else:
+        file_name, data = font_cache_wheel(dest)
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_bytes(data)
     (dest / file_name).write_bytes(data)
     # Pyodide installs a package only after its dependencies, and matplotlib's own wheel carries a
     # fontlist.json that its matplotlib rejects (written by another matplotlib version): so the font
@@ -389,13 +402,14 @@ def _version_of(module: str) -> str:
     return version(module.replace("_", "-"))
 
 
-def build_live_site(outdir: Path, stage: Path) -> Path:
-    """Build the JupyterLite site into ``outdir/live`` (skipped when its inputs did not change)."""
+def build_live_site(outdir: Path, stage: Path) -> int | None:
+    """Build the JupyterLite site into ``outdir/live``; returns its size in bytes, or None when its
+    inputs did not change since the site there was built (nothing done)."""
     pins = pinned_wheels()
     output = outdir / LIVE_DIR
     stamp = input_stamp(pins)
     if (output / STAMP).is_file() and (output / STAMP).read_text() == stamp:
-        return output
+        return None
     lite = stage / "lite"
     lite.mkdir(parents=True, exist_ok=True)
     # a stale doit database makes `jupyter lite build` skip tasks, pyodideUrl among them
@@ -405,26 +419,31 @@ def build_live_site(outdir: Path, stage: Path) -> Path:
     write_contents(stage / "contents", NOTEBOOKS.glob("*.md"))
     (lite / "jupyter-lite.json").write_text(json.dumps(lite_config(), indent=1))
     (lite / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=1))
-    if output.exists():
-        shutil.rmtree(output)
+    # `jupyter lite build` clamps the modification time of every file under its output folder's
+    # *parent* to SOURCE_DATE_EPOCH, which would date the book's own pages 1980 and make the next
+    # build rewrite all of them; so it writes into a folder of the stage, moved into place after
+    built = stage / "site" / LIVE_DIR
+    if built.parent.exists():
+        shutil.rmtree(built.parent)
     jupyter = Path(sys.executable).with_name("jupyter")
     command = [
         str(jupyter) if jupyter.exists() else "jupyter", "lite", "build",
-        "--lite-dir", str(lite), "--contents", str(stage / "contents"), "--output-dir", str(output),
+        "--lite-dir", str(lite), "--contents", str(stage / "contents"), "--output-dir", str(built),
         "--apps", "lab", "--no-unused-shared-packages", "--no-sourcemaps",
         # only the JupyterLab extensions the live site uses, not every one installed in the environment
         "--ignore-sys-prefix",
         *(f"--LiteBuildConfig.federated_extensions={path}" for path in lab_extensions()),
     ]
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
+    env = {**os.environ, **LITE_ENV}
     proc = subprocess.run(command, cwd=stage, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise LiveAssetError(f"`jupyter lite build` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    check_built_config(output)
+    check_built_config(built)
+    if output.exists():
+        shutil.rmtree(output)
+    built.rename(output)
     (output / STAMP).write_text(stamp)
-    size = sum(f.stat().st_size for f in output.rglob("*") if f.is_file())
-    logger.info("live mode: built %s (%.0f MB)", output, size / 1e6)
-    return output
+    return sum(f.stat().st_size for f in output.rglob("*") if f.is_file())
 
 
 # --- Sphinx ---------------------------------------------------------------------------------------
@@ -526,15 +545,51 @@ def add_live_links(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             container.parent.insert(container.parent.index(container) + 1, nodes.raw("", EXPLORER_NOTE_HTML.format(url=url), format="html"))
 
 
-def write_live_site(app: Sphinx, exception: Exception | None) -> None:
-    if exception is not None or not getattr(app.env, "lilbook_live", False):
+def start_live_site(app: Sphinx) -> None:
+    """Build the live site in a process of its own, from the start of the build, at low priority.
+
+    Its inputs are the sources, not Sphinx's output, so it need not wait: with one stale chapter it
+    runs beside that chapter's kernel on the idle core; on a cold build the chapters' kernels take
+    the cores first (nice 10) and it runs while Sphinx reads and writes the pages on one core.
+    """
+    decide(app)
+    if not app.env.lilbook_live:
         return
-    build_live_site(Path(app.outdir), Path(app.outdir).parent / "live-stage")
+    stage = Path(app.outdir).parent / "live-stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    log = (stage / "build.log").open("w")
+    app.lilbook_live_process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), str(app.outdir), str(stage)],
+        stdout=log, stderr=subprocess.STDOUT, text=True, preexec_fn=lambda: os.nice(10),
+    )
+    log.close()
+
+
+def write_live_site(app: Sphinx, exception: Exception | None) -> None:
+    """Wait for the live site (or stop it if the book's build failed) and report what it did."""
+    process = getattr(app, "lilbook_live_process", None)
+    if process is None:
+        return
+    if exception is not None:
+        process.kill()
+        process.wait()
+        return
+    code = process.wait()
+    log = (Path(app.outdir).parent / "live-stage" / "build.log").read_text()
+    if code != 0:
+        raise LiveAssetError(f"building the live mode failed (exit {code}):\n{log[-4000:]}")
+    result = json.loads(log.strip().splitlines()[-1])
+    if result["bytes"] is not None:
+        logger.info("live mode: built %s (%.0f MB)", Path(app.outdir) / LIVE_DIR, result["bytes"] / 1e6)
 
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("live_mode", "auto", "env")
-    app.connect("builder-inited", decide)
+    app.connect("builder-inited", start_live_site)
     app.connect("doctree-resolved", add_live_links)
     app.connect("build-finished", write_live_site)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":  # the build's background process (start_live_site): outdir, stage
+    print(json.dumps({"bytes": build_live_site(Path(sys.argv[1]), Path(sys.argv[2]))}))

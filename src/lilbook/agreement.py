@@ -48,7 +48,7 @@ from lilbook._checks import (
     real_array,
     real_scalar,
 )
-from lilbook.runtime import bincount
+from lilbook.runtime import bincount, matmul
 
 __all__ = [
     "MISSING",
@@ -1099,7 +1099,9 @@ def _softmax_grad_hess(xb, onehot, w, l2, n_norm):
     grad = xb.T @ (p - onehot) / n_norm + l2 * w
     s = np.einsum("ic,ce->ice", p, np.eye(k)) - np.einsum("ic,ie->ice", p, p)
     xs = xb[:, :, None, None] * s[:, None, :, :]  # (i, a, c, e)
-    hess = np.tensordot(xs, xb, axes=(0, 0)).transpose(0, 1, 3, 2).reshape(d * k, d * k) / n_norm
+    # sum over i of xs[i, a, c, e] * xb[i, b], as one matrix product: (a c e, i) @ (i, b)
+    hess = matmul(xs.reshape(xs.shape[0], -1).T, xb).reshape(d, k, k, d)
+    hess = hess.transpose(0, 1, 3, 2).reshape(d * k, d * k) / n_norm
     return grad, hess + l2 * np.eye(d * k), p
 
 
