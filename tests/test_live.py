@@ -191,8 +191,10 @@ def test_the_lite_build_leaves_the_books_pages_dated_as_built(live_site, built_h
     """`jupyter lite build` dates every file under its output folder's parent to SOURCE_DATE_EPOCH;
     had that reached the book's pages, the next build would find all of them out of date."""
     epoch = int(live_mode.LITE_ENV["SOURCE_DATE_EPOCH"])
-    pages = [p for p in built_html.rglob("*.html") if live_mode.LIVE_DIR not in p.relative_to(built_html).parts]
-    assert len(pages) > 11
+    # the pages a strict (--all) build writes from the sources, each time
+    pages = [built_html / Path(source.relative_to(BOOK)).with_suffix(".html")
+             for source in [*BOOK.glob("*.md"), *BOOK.glob("notebooks/*.md")] if source.name != "README.md"]
+    assert len(pages) > 11 and all(page.is_file() for page in pages)
     dated = [str(p.relative_to(built_html)) for p in pages if p.stat().st_mtime <= epoch]
     assert dated == []
 
@@ -204,17 +206,51 @@ def test_the_live_site_loads_python_from_itself_and_never_from_pypi(live_site):
 
 
 def test_every_package_file_matches_the_lock_and_the_official_ones_match_pyodides(live_site):
+    """Served files match the served lock; an official file is served as it is (shared libraries) or,
+    for a wheel, with its members byte for byte and nothing added but their compiled bytecode."""
     pyodide = live_site / "static" / "pyodide"
     served = json.loads((pyodide / live_mode.LOCK).read_text())["packages"]
-    official = json.loads((live_mode.PYODIDE_NPM / live_mode.LOCK).read_text())["packages"]
+    lock = json.loads((live_mode.PYODIDE_NPM / live_mode.LOCK).read_text())
+    official = lock["packages"]
     assert {"numpy", "scipy", "matplotlib", "lilbook", "ipywidgets"} <= set(served)
+    carrier_name, carrier_version, _ = live_mode.carrier_pin(live_mode.pinned_wheels())
+    carrier = live_mode.wheel_file(carrier_name, carrier_version)
+    originals = live_mode.verified_package_files(lock, carrier, [n for n in served if n in official])
+    compiled_wheels = 0
     for name, entry in served.items():
         data = (pyodide / entry["file_name"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], name
-        if name in official:
-            assert entry["sha256"] == official[name]["sha256"], name
+        if name not in official:
+            continue
+        original = originals[official[name]["file_name"]]
+        if not entry["file_name"].endswith(".whl"):
+            assert data == original, name
+            continue
+        with zipfile.ZipFile(io.BytesIO(original)) as before, zipfile.ZipFile(io.BytesIO(data)) as after:
+            old = {member: before.read(member) for member in before.namelist()}
+            new = {member: after.read(member) for member in after.namelist()}
+        assert {m: new[m] for m in old} == old, name
+        added = set(new) - set(old)
+        assert all(re.fullmatch(r"(.*/)?__pycache__/[^/]+\.cpython-3\d+\.pyc", m) for m in added), name
+        sources = [m for m in old if m.endswith(".py")]
+        assert len(added) >= 0.9 * len(sources), name  # (a file that is not Python 3 is left alone)
+        compiled_wheels += bool(added)
+    assert compiled_wheels >= 10
     for runtime in live_mode.RUNTIME_FILES:
         assert (pyodide / runtime).read_bytes() == (live_mode.PYODIDE_NPM / runtime).read_bytes()
+
+
+def test_bytecode_is_used_without_the_sources_date(live_site):
+    """Unchecked-hash pycs (PEP 552): a wheel keeps no file dates, so a date-checked pyc would be
+    judged stale and the source compiled again in the browser."""
+    pyodide = live_site / "static" / "pyodide"
+    entry = json.loads((pyodide / live_mode.LOCK).read_text())["packages"]["lilbook"]
+    with zipfile.ZipFile(pyodide / entry["file_name"]) as archive:
+        pycs = [m for m in archive.namelist() if m.endswith(".pyc")]
+        assert len(pycs) == len([m for m in archive.namelist() if m.endswith(".py")])
+        for member in pycs:
+            header = archive.read(member)[:16]
+            assert int.from_bytes(header[4:8], "little") == 0b01, member  # hash-based, not checked
 
 
 def test_the_browser_runs_the_lilbook_the_book_was_built_with(live_site):

@@ -94,6 +94,9 @@ FONT_CACHE_SCRIPT = Path(__file__).with_name("live_fontcache.mjs")
 LIVE_DIR = "live"
 #: font-list wheels already computed, by the inputs they depend on
 FONT_CACHE_MEMO = ROOT / ".cache" / "live-fontlist"
+#: adds compiled bytecode to the wheels (book/_ext/live_pycompile.mjs); its results, by input
+PYC_SCRIPT = Path(__file__).with_name("live_pycompile.mjs")
+PYC_MEMO = ROOT / ".cache" / "live-pyc"
 STAMP = ".lilbook-live-stamp"
 # the lite build's files carry this date (1980-01-01), so two builds of the same inputs are identical
 LITE_ENV = {"SOURCE_DATE_EPOCH": "315532800"}
@@ -300,7 +303,45 @@ def assemble_pyodide(dest: Path, pins: Mapping[str, tuple[str, str]]) -> None:
     # list depends on matplotlib, to be unpacked over it, and lilbook depends on the font list
     packages[FONT_CACHE_PACKAGE] = lock_entry(FONT_CACHE_PACKAGE, "1.0", file_name, data, [], ["matplotlib"])
     packages["lilbook"]["depends"] = [*packages["lilbook"]["depends"], FONT_CACHE_PACKAGE]
+
+    # every wheel gets its modules' bytecode, compiled by this Pyodide (the served lock gets the new
+    # sha256; each official file was checked against the official lock above, before this step)
+    wheels = {p["file_name"]: (dest / p["file_name"]).read_bytes() for p in packages.values()
+              if p["file_name"].endswith(".whl")}
+    compiled = with_bytecode(wheels, dest)
+    for entry in packages.values():
+        if entry["file_name"] in compiled:
+            (dest / entry["file_name"]).write_bytes(compiled[entry["file_name"]])
+            entry["sha256"] = sha256_of(compiled[entry["file_name"]])
     write_lock(dest, lock["info"], packages)
+
+
+def with_bytecode(wheels: Mapping[str, bytes], pyodide_dir: Path) -> dict[str, bytes]:
+    """Each wheel with its modules' bytecode added (book/_ext/live_pycompile.mjs, run by the Pyodide
+    in ``pyodide_dir`` under Node); a wheel compiled before by the same Pyodide is taken from
+    PYC_MEMO."""
+    compiler = hashlib.sha256((pyodide_dir / "pyodide.asm.wasm").read_bytes() + PYC_SCRIPT.read_bytes()).hexdigest()
+    memo = {name: PYC_MEMO / (hashlib.sha256(compiler.encode() + data).hexdigest()[:40] + ".whl")
+            for name, data in wheels.items()}
+    todo = sorted(name for name in wheels if not memo[name].is_file())
+    if todo:
+        node = shutil.which("node")
+        if node is None:
+            raise LiveAssetError("Node.js is needed to compile the live mode's Python packages")
+        with tempfile.TemporaryDirectory() as tmp:
+            source, target = Path(tmp) / "in", Path(tmp) / "out"
+            source.mkdir()
+            target.mkdir()
+            for name in todo:
+                (source / name).write_bytes(wheels[name])
+            proc = subprocess.run([node, str(PYC_SCRIPT), str(pyodide_dir), str(source), str(target), *todo],
+                                  capture_output=True, text=True, timeout=900)
+            if proc.returncode != 0:
+                raise LiveAssetError(f"compiling the live mode's packages in Pyodide failed:\n{proc.stderr[-2000:]}")
+            PYC_MEMO.mkdir(parents=True, exist_ok=True)
+            for name in todo:
+                memo[name].write_bytes((target / name).read_bytes())
+    return {name: memo[name].read_bytes() for name in wheels}
 
 
 def write_lock(dest: Path, info: Mapping, packages: Mapping[str, Mapping]) -> None:
@@ -377,7 +418,7 @@ def input_stamp(pins: Mapping[str, tuple[str, str]]) -> str:
     """A fingerprint of everything the live site is built from (a no-op build skips the lite build)."""
     digest = hashlib.sha256()
     digest.update(json.dumps([sorted(pins.items()), lite_config(), LAB_OVERRIDES, ROOTS, EXTRA_PACKAGES, KERNELSPEC, LAB_EXTENSIONS], sort_keys=True).encode())
-    digest.update(Path(__file__).read_bytes() + FONT_CACHE_SCRIPT.read_bytes())
+    digest.update(Path(__file__).read_bytes() + FONT_CACHE_SCRIPT.read_bytes() + PYC_SCRIPT.read_bytes())
     for path in [*sorted((SRC / "lilbook").rglob("*")), *sorted(NOTEBOOKS.glob("*.md")), PYODIDE_NPM / "package.json"]:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(path.as_posix().encode() + path.read_bytes())
@@ -592,4 +633,4 @@ def setup(app: Sphinx) -> dict:
 
 
 if __name__ == "__main__":  # the build's background process (start_live_site): outdir, stage
-    print(json.dumps({"bytes": build_live_site(Path(sys.argv[1]), Path(sys.argv[2]))}))
+    print(json.dumps({"bytes": build_live_site(Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve())}))
