@@ -175,6 +175,18 @@ def test_every_chapter_page_links_to_its_live_notebook(built_html, live_site):
         assert any(c["cell_type"] == "code" for c in notebook["cells"])
 
 
+def test_every_chapter_page_states_what_the_live_mode_downloads(built_html, live_site):
+    pyodide = live_site / "static" / "pyodide"
+    lock = json.loads((pyodide / live_mode.LOCK).read_text())["packages"]
+    files = [*live_mode.RUNTIME_FILES, *(entry["file_name"] for entry in lock.values())]
+    megabytes = sum((pyodide / name).stat().st_size for name in files) / 1e6
+    assert 30 < megabytes < 150
+    for chapter in chapter_files():
+        html = (built_html / chapter).with_suffix(".html").read_text(encoding="utf-8")
+        sizes = re.findall(r'<span class="lilbook-live-size">([^<]*)</span>', html)
+        assert sizes == [f"{megabytes:.0f}"], chapter
+
+
 def test_every_explorer_is_marked_static_with_the_way_to_make_it_live(built_html):
     explorers = 0
     for chapter in chapter_files():

@@ -522,18 +522,30 @@ def decide(app: Sphinx) -> None:
         logger.info("live mode not built (missing: %s)", "; ".join(missing))
         return
     app.env.lilbook_live = True
-    app.env.lilbook_live_mb = round(python_download_bytes() / 1e6)
 
 
-def python_download_bytes() -> int:
-    """Bytes of the Python runtime and packages a chapter loads in the browser (before compression)."""
-    lock = json.loads((PYODIDE_NPM / LOCK).read_text())
-    wanted = {lock["packages"][name]["file_name"] for name in dependency_closure(lock["packages"], ROOTS)}
-    total = sum((PYODIDE_NPM / name).stat().st_size for name in RUNTIME_FILES)
-    carrier_name, carrier_version, _ = carrier_pin(pinned_wheels())
-    with zipfile.ZipFile(wheel_file(carrier_name, carrier_version)) as archive:
-        total += sum(i.file_size for i in archive.infolist() if i.filename.removeprefix(CARRIER_DIR) in wanted)
-    return total
+def download_bytes(live: Path) -> int:
+    """Bytes of the Python runtime and packages the live site serves to a chapter (before compression):
+    the runtime files and every file of its lock (the closure of what the chapters and kernel import)."""
+    pyodide = live / "static" / "pyodide"
+    lock = json.loads((pyodide / LOCK).read_text())
+    names = [*RUNTIME_FILES, *(entry["file_name"] for entry in lock["packages"].values())]
+    return sum((pyodide / name).stat().st_size for name in names)
+
+
+#: the download size on the chapter pages, filled in when the live site is there (build-finished)
+SIZE_SPAN = re.compile(r'(<span class="lilbook-live-size">)[^<]*(</span>)')
+
+
+def write_download_size(outdir: Path) -> None:
+    """Put the live site's download size on every chapter page (also pages this build did not write,
+    so the figure follows the live site even when the pages themselves are unchanged)."""
+    size = f"{download_bytes(outdir / LIVE_DIR) / 1e6:.0f}"
+    for page in sorted((outdir / "notebooks").glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        updated = SIZE_SPAN.sub(lambda m: m.group(1) + size + m.group(2), html)
+        if updated != html:
+            page.write_text(updated, encoding="utf-8")
 
 
 def chapter_notebook(docname: str) -> str | None:
@@ -553,7 +565,8 @@ LAUNCH_HTML = (
     '<p class="admonition-title">Run this chapter</p>'
     '<p><a class="lilbook-live-link" href="{url}">&#9654; Run this chapter in your browser</a>: '
     "JupyterLab opens in your browser with this chapter as a notebook and a Python kernel that runs in the "
-    "browser itself, loaded from this site (nothing to install; the first run loads about {size} MB). "
+    "browser itself, loaded from this site (nothing to install; the first run loads about "
+    '<span class="lilbook-live-size">{size}</span> MB). '
     "<em>Run &rarr; Run All Cells</em>, then change any number and run the cell again; the explorers below "
     "come alive there.</p></div>"
 )
@@ -575,7 +588,7 @@ def add_live_links(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     if notebook is None or not getattr(app.env, "lilbook_live", False):
         return
     url = live_url(docname, notebook)
-    size = app.env.lilbook_live_mb
+    size = "?"  # write_download_size puts the figure in once the live site is built
     sections = list(doctree.findall(nodes.section))
     if sections:
         title = sections[0].next_node(nodes.title)
@@ -622,6 +635,7 @@ def write_live_site(app: Sphinx, exception: Exception | None) -> None:
     result = json.loads(log.strip().splitlines()[-1])
     if result["bytes"] is not None:
         logger.info("live mode: built %s (%.0f MB)", Path(app.outdir) / LIVE_DIR, result["bytes"] / 1e6)
+    write_download_size(Path(app.outdir))
 
 
 def setup(app: Sphinx) -> dict:
