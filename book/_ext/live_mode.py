@@ -288,15 +288,16 @@ def assemble_pyodide(dest: Path, pins: Mapping[str, tuple[str, str]]) -> None:
 
     # matplotlib's font list, computed by the Pyodide just assembled (which needs the lock on disk);
     # it depends only on the Pyodide release and the carrier, so it is computed once per pair of them
-    memo = FONT_CACHE_MEMO / (hashlib.sha256(
+    memo = FONT_CACHE_MEMO / hashlib.sha256(
         (PYODIDE_NPM / LOCK).read_bytes() + carrier_sha.encode() + FONT_CACHE_SCRIPT.read_bytes()
-    ).hexdigest()[:32] + ".whl")
-    if memo.is_file():
-        file_name, data = f"{FONT_CACHE_PACKAGE.replace('-', '_')}-1.0-py3-none-any.whl", memo.read_bytes()
+    ).hexdigest()[:32]
+    remembered = sorted(memo.glob("*.whl"))
+    if remembered:
+        file_name, data = remembered[0].name, remembered[0].read_bytes()
     else:
         file_name, data = font_cache_wheel(dest)
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_bytes(data)
+        memo.mkdir(parents=True, exist_ok=True)
+        (memo / file_name).write_bytes(data)
     (dest / file_name).write_bytes(data)
     # Pyodide installs a package only after its dependencies, and matplotlib's own wheel carries a
     # fontlist.json that its matplotlib rejects (written by another matplotlib version): so the font
@@ -443,14 +444,20 @@ def _version_of(module: str) -> str:
     return version(module.replace("_", "-"))
 
 
+def is_up_to_date(outdir: Path) -> bool:
+    """Whether the live site in ``outdir`` was built from the inputs there are now."""
+    stamp = outdir / LIVE_DIR / STAMP
+    return stamp.is_file() and stamp.read_text() == input_stamp(pinned_wheels())
+
+
 def build_live_site(outdir: Path, stage: Path) -> int | None:
     """Build the JupyterLite site into ``outdir/live``; returns its size in bytes, or None when its
     inputs did not change since the site there was built (nothing done)."""
+    if is_up_to_date(outdir):
+        return None
     pins = pinned_wheels()
     output = outdir / LIVE_DIR
     stamp = input_stamp(pins)
-    if (output / STAMP).is_file() and (output / STAMP).read_text() == stamp:
-        return None
     lite = stage / "lite"
     lite.mkdir(parents=True, exist_ok=True)
     # a stale doit database makes `jupyter lite build` skip tasks, pyodideUrl among them
@@ -607,8 +614,8 @@ def start_live_site(app: Sphinx) -> None:
     the cores first (nice 10) and it runs while Sphinx reads and writes the pages on one core.
     """
     decide(app)
-    if not app.env.lilbook_live:
-        return
+    if not app.env.lilbook_live or is_up_to_date(Path(app.outdir)):
+        return  # (a no-op build starts no process)
     stage = Path(app.outdir).parent / "live-stage"
     stage.mkdir(parents=True, exist_ok=True)
     log = (stage / "build.log").open("w")
@@ -620,21 +627,24 @@ def start_live_site(app: Sphinx) -> None:
 
 
 def write_live_site(app: Sphinx, exception: Exception | None) -> None:
-    """Wait for the live site (or stop it if the book's build failed) and report what it did."""
+    """Wait for the live site (or stop it if the book's build failed), report what it did and put
+    its download size on the chapter pages."""
     process = getattr(app, "lilbook_live_process", None)
-    if process is None:
-        return
     if exception is not None:
-        process.kill()
-        process.wait()
+        if process is not None:
+            process.kill()
+            process.wait()
         return
-    code = process.wait()
-    log = (Path(app.outdir).parent / "live-stage" / "build.log").read_text()
-    if code != 0:
-        raise LiveAssetError(f"building the live mode failed (exit {code}):\n{log[-4000:]}")
-    result = json.loads(log.strip().splitlines()[-1])
-    if result["bytes"] is not None:
-        logger.info("live mode: built %s (%.0f MB)", Path(app.outdir) / LIVE_DIR, result["bytes"] / 1e6)
+    if not getattr(app.env, "lilbook_live", False):
+        return
+    if process is not None:
+        code = process.wait()
+        log = (Path(app.outdir).parent / "live-stage" / "build.log").read_text()
+        if code != 0:
+            raise LiveAssetError(f"building the live mode failed (exit {code}):\n{log[-4000:]}")
+        result = json.loads(log.strip().splitlines()[-1])
+        if result["bytes"] is not None:
+            logger.info("live mode: built %s (%.0f MB)", Path(app.outdir) / LIVE_DIR, result["bytes"] / 1e6)
     write_download_size(Path(app.outdir))
 
 
