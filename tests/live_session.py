@@ -88,6 +88,15 @@ def run_all_live(page, site_url: str, slug: str, timeout_s: float = 600) -> Live
     """Open a chapter in the live mode, Run All at once, and read what the page shows at the end."""
     run = LiveRun()
     start = open_live(page, site_url, slug, run)
+    # the session must have its kernel (starting is enough) before Run All: jupyterlab-myst evaluates
+    # a markdown cell's inline expressions when the cell runs and throws "Session has no kernel."
+    # without one (seen when a loaded machine opened the notebook before the session got its kernel)
+    page.wait_for_function(
+        """(panel) => [...document.querySelectorAll(panel + ' .jp-Toolbar-kernelName')]
+            .some((e) => e.textContent.trim() && e.textContent.trim() !== 'No Kernel')""",
+        arg=PANEL,
+        timeout=120_000,
+    )
     # Run All as soon as the notebook shows (cells queue until the kernel is up); a click that comes
     # before the notebook is the current document does nothing, so repeat it until cells are queued
     for _ in range(30):
