@@ -7,9 +7,12 @@ most of the time a no-op build took. The result (the domain's ``citations``) is 
 environment anyway; this extension fingerprints everything ``BibtexDomain.env_updated`` reads (the
 bibliography directives, the citation references, the documents' order, the bib files and their
 modification times, the ``bibtex_*`` settings and the package versions) and skips the formatting when
-the fingerprint equals the one of the run that produced the stored citations and none of those was
-dropped since (a re-read page loses its own). Any change, and any run whose formatting logged a
-warning, computes everything again exactly as before.
+the fingerprint equals the one of the run that produced the stored citations. A page that is read
+again loses its formatted entries (``BibtexDomain.clear_doc``) and puts back the same directives and
+references when its citations did not change (an edited code cell, say): the fingerprint then
+matches, and the list of formatted entries as it was before the first page was cleared, which is
+what that run computed for these very inputs, is put back. Any change, and any run whose formatting
+logged a warning, computes everything again exactly as before.
 
 It also remembers the pybtex plugins it has looked up (``_remember_plugins``).
 """
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 STAMP = "bibtex_reuse_fingerprint"
 COUNT = "bibtex_reuse_citations"
+BEFORE = "_lilbook_citations_before_clear"  # a domain attribute, set by the first clear_doc of a build
 
 
 def canonical(obj):
@@ -101,19 +105,34 @@ def setup(app: Sphinx) -> dict:
     original = BibtexDomain.env_updated
     if getattr(original, "bibtex_reuse", False):  # already wrapped (a second Sphinx app)
         return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    original_clear = BibtexDomain.clear_doc
+
+    def clear_doc(self, docname):
+        # clear_doc replaces the list rather than changing it: keep the one the environment brought
+        self.__dict__.setdefault(BEFORE, self.data["citations"])
+        return original_clear(self, docname)
 
     def env_updated(self):
+        before = self.__dict__.pop(BEFORE, None)
         try:
             key = fingerprint(self)
         except Exception as exc:  # an unexpected type: never guess, format as usual
             logger.info(f"bibtex_reuse: no fingerprint ({exc!r}), formatting every entry")
             return original(self)
-        # Re-reading a page drops its bibliographies' formatted entries (BibtexDomain.clear_doc) and
-        # puts back the same directives, so the fingerprint alone would match and leave that page's
-        # reference list empty: the stored entries are reused only if none is missing.
-        if key == self.data.get(STAMP) and self.citations and len(self.citations) == self.data.get(COUNT):
-            logger.info("bibtex_reuse: citations and bibliographies unchanged, formatted entries reused")
-            return []
+        if key == self.data.get(STAMP):
+            count = self.data.get(COUNT)
+            if self.citations and len(self.citations) == count:
+                logger.info("bibtex_reuse: citations and bibliographies unchanged, formatted entries reused")
+                return []
+            # pages were read again with the same citations: their entries were dropped, put the
+            # whole list back as the run that stored this fingerprint left it
+            if before and len(before) == count:
+                self.data["citations"] = before
+                logger.info(
+                    "bibtex_reuse: citations and bibliographies unchanged by the pages read again, "
+                    "formatted entries reused"
+                )
+                return []
         app_ = self.env.app
         warnings_before = app_._warncount
         result = original(self)
@@ -124,4 +143,5 @@ def setup(app: Sphinx) -> dict:
 
     env_updated.bibtex_reuse = True
     BibtexDomain.env_updated = env_updated
+    BibtexDomain.clear_doc = clear_doc
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
