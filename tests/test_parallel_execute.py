@@ -5,15 +5,23 @@ Tiny books are built with the project's own _config.yml and extensions (as in te
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jupyter_cache import get_cache
 
-from tests.conftest import NOTEBOOK_HEADER, jupyter_book, tiny_book
+from tests.conftest import BOOK, NOTEBOOK_HEADER, jupyter_book, tiny_book
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+spec = importlib.util.spec_from_file_location("parallel_execute", BOOK / "_ext" / "parallel_execute.py")
+parallel_execute = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(parallel_execute)
 
 # jupyter-cache keys a notebook on its code, so the two sleepers must differ (or they share an entry)
 SLEEPER = (
@@ -95,3 +103,71 @@ def test_a_failing_notebook_still_fails_the_strict_build(tmp_path):
         re.search(r"raising\.md.*Executing notebook failed: CellExecutionError", log)
     assert "stderr was found in the cell outputs" in log
     assert set(cached_records(book)) == {"warning", "fine"}
+
+
+def read_order(log: str) -> list[str]:
+    return re.findall(r"reading sources\.\.\. \[\s*\d+%\] (\S+)", log)
+
+
+def test_a_single_stale_notebook_runs_while_the_other_pages_are_read(tmp_path):
+    """An edited chapter executes in the background; Sphinx reads the other pages first, then the
+    chapter from the cache."""
+    pages = {"a_notebook": SLEEPER.format(name="a"), "b_text": None, "c_text": None}
+    book = make_book(tmp_path, {n: body for n, body in pages.items() if body})
+    for name in ("b_text", "c_text"):
+        (book / f"{name}.md").write_text(f"# {name}\n\nNo code here.\n")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
+                                   "- file: a_notebook\n- file: b_text\n- file: c_text\n")
+    code, log = build(book, "--all")
+    assert code == 0, log[-3000:]
+    assert "parallel_execute: executing 1 notebook, 1 at a time: a_notebook" in log, log[-3000:]
+    assert not myst_nb_executed(log, "a_notebook")
+    assert "Using cached notebook" in log
+    # Sphinx's own order is alphabetical (a_notebook first); the notebook is read last
+    order = read_order(log)
+    assert order[-1] == "a_notebook" and set(order) == {"intro", "a_notebook", "b_text", "c_text"}
+    assert log.index("executing 1 notebook") < log.index("reading sources")
+    assert cached_records(book)["a_notebook"].data["execution_seconds"] >= 3
+
+    # the notebook edited again: the same, in an incremental build
+    notebook = book / "a_notebook.md"
+    notebook.write_text(notebook.read_text().replace("time.sleep(3)", "time.sleep(3)  # edited"))
+    (book / "b_text.md").write_text("# b_text\n\nStill no code.\n")
+    code, log = build(book)
+    assert code == 0, log[-3000:]
+    assert "executing 1 notebook" in log and not myst_nb_executed(log, "a_notebook")
+    assert read_order(log) == ["b_text", "a_notebook"]
+
+
+def test_stale_pages_are_read_in_the_order_their_notebooks_should_end(tmp_path):
+    order = parallel_execute.completion_order
+    # submitted longest first to two workers: 10 s and 8 s start at once, the 3 s job follows the 8 s
+    # one (ends at 11), the 2 s job follows the 10 s one (ends at 12)
+    assert order([10.0, 8.0, 3.0, 2.0], 2) == [1, 0, 2, 3]
+    assert order([1.0, 9.0, 1.0, 1.0], 2) == [0, 2, 3, 1]  # short ones end before the long one
+    assert order([5.0, 5.0], 1) == [0, 1]
+    assert order([], 2) == []
+    assert order([1.0, 1.0, 1.0], 8) == [0, 1, 2]  # ties keep the submission order
+    for bad_workers in (0, -1):
+        with pytest.raises(ValueError, match="workers"):
+            order([1.0], bad_workers)
+    with pytest.raises(ValueError, match="estimates"):
+        order([1.0, float("nan")], 2)
+    with pytest.raises(ValueError, match="estimates"):
+        order([-1.0], 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 1000), max_size=12), st.integers(1, 4))
+def test_completion_order_is_a_permutation_that_a_pool_would_follow(estimates, workers):
+    order = parallel_execute.completion_order(estimates, workers)
+    assert sorted(order) == list(range(len(estimates)))
+    # simulate the pool independently: a worker takes the next job as soon as it is free
+    free, ends = [0.0] * workers, []
+    for seconds in estimates:
+        w = free.index(min(free))
+        free[w] += seconds
+        ends.append(free[w])
+    assert [ends[i] for i in order] == sorted(ends)
+    if workers == 1:
+        assert order == list(range(len(estimates)))

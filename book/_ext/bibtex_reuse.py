@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 STAMP = "bibtex_reuse_fingerprint"
 COUNT = "bibtex_reuse_citations"
 BEFORE = "_lilbook_citations_before_clear"  # a domain attribute, set by the first clear_doc of a build
+# Where a directive or a reference sits in its page (``BibliographyValue.line``, ``CitationRef.line``)
+# only locates the warnings env_updated may log, and a run that logged one leaves no fingerprint: a
+# line added above a citation (a comment in a code cell, say) changes no formatted entry.
+LOCATION_FIELDS = frozenset({"line"})
 
 
 def canonical(obj):
@@ -51,7 +55,8 @@ def canonical(obj):
     if isinstance(obj, PurePath):
         return ("path", str(obj))
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return (type(obj).__name__, tuple(canonical(getattr(obj, f)) for f in obj._fields))
+        fields = [f for f in obj._fields if f not in LOCATION_FIELDS]
+        return (type(obj).__name__, tuple(canonical(getattr(obj, f)) for f in fields))
     if isinstance(obj, dict):
         return ("dict", tuple((canonical(k), canonical(v)) for k, v in obj.items()))
     if isinstance(obj, (list, tuple)):

@@ -1,13 +1,17 @@
 """The ``{chapter-map}`` directive: how the chapters connect, computed from their sources.
 
-Every build reads the chapters' MyST sources (``notebooks/*.md``), scans their glossary terms,
+The directive reads the chapters' MyST sources (``notebooks/*.md``), scans their glossary terms,
 citations and cross-links with :mod:`lilbook.bookmap`, and renders a figure (inline SVG) and
-tables of the most-shared terms and papers. The page depends on every chapter file, so Sphinx
-re-reads it whenever a chapter changes: the map is never stale.
+tables of the most-shared terms and papers. The page is read again whenever what the map is drawn
+from changes: each build scans the chapters and the glossary (some 20 ms) and compares a digest of
+the scans (titles, terms, citations, labels and links, in the table of contents' order) with the one
+the page was last drawn from (``env-get-outdated``). An edit that changes none of these (a code
+cell, a sentence) leaves the map alone; any that does redraws it, so the map is never stale.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -41,6 +45,44 @@ def _glossary_terms(srcdir: Path) -> dict[str, str]:
     return {t.lower(): t for t in terms}
 
 
+INPUTS = "lilbook_chapter_map_inputs"  # environment attribute: page -> digest of what its map shows
+
+
+def inputs_digest(chapters: dict[str, tuple[str, str]], scans: dict, glossary: dict[str, str]) -> str:
+    """A digest of everything the map is drawn from (the same for the same scans, in any process)."""
+    payload = (
+        [(slug, title, *(sorted(getattr(scans[slug], f)) for f in ("terms", "cites", "labels", "refs")))
+         for slug, (title, _) in chapters.items()],
+        sorted(glossary.items()),
+    )
+    return hashlib.sha256(repr(payload).encode()).hexdigest()
+
+
+def _current_digest(srcdir: Path) -> str:
+    chapters = _chapters(srcdir)
+    scans = {slug: bookmap.scan_chapter(text) for slug, (_, text) in chapters.items()}
+    return inputs_digest(chapters, scans, _glossary_terms(srcdir))
+
+
+def outdated_maps(app: Sphinx, env, added, changed, removed) -> list[str]:
+    """Pages with a chapter map whose chapters changed what the map shows."""
+    pages = env.__dict__.get(INPUTS, {})
+    candidates = [d for d in pages if d in env.found_docs and d not in added and d not in changed]
+    if not candidates:
+        return []
+    digest = _current_digest(Path(env.srcdir))
+    return [d for d in candidates if pages[d] != digest]
+
+
+def _purge(_app, env, docname) -> None:
+    env.__dict__.get(INPUTS, {}).pop(docname, None)
+
+
+def _merge(_app, env, docnames, other) -> None:
+    theirs = other.__dict__.get(INPUTS, {})
+    env.__dict__.setdefault(INPUTS, {}).update({d: theirs[d] for d in docnames if d in theirs})
+
+
 SHORT = {
     "scaling-laws": "Scaling laws", "transformer-family": "Transformer family",
     "inference-optimization": "Inference opt.", "why-we-think": "Why we think",
@@ -61,12 +103,12 @@ class ChapterMap(SphinxDirective):
 
         srcdir = Path(self.env.srcdir)
         chapters = _chapters(srcdir)
-        for slug in chapters:
-            self.env.note_dependency(str((srcdir / "notebooks" / f"{slug}.md").resolve()))
-        self.env.note_dependency(str((srcdir / "glossary.md").resolve()))
         for code in (bookmap.__file__, __file__):  # the map's own code: a change redraws it
             self.env.note_dependency(str(Path(code).resolve()))
         scans = {slug: bookmap.scan_chapter(text) for slug, (_, text) in chapters.items()}
+        canonical = _glossary_terms(srcdir)
+        # the chapters and the glossary: compared by content at each build (outdated_maps)
+        self.env.__dict__.setdefault(INPUTS, {})[self.env.docname] = inputs_digest(chapters, scans, canonical)
         conns = bookmap.connections(scans)
         n_pairs = len(conns)
         linked = sum(1 for c in conns.values() if c.links)
@@ -100,7 +142,6 @@ class ChapterMap(SphinxDirective):
             "| term | used in |",
             "|---|---|",
         ]
-        canonical = _glossary_terms(srcdir)
         for term, users in bookmap.most_shared(scans, "terms", top=20):
             where = ", ".join(f"{{doc}}`{SHORT.get(u, u)} <notebooks/{u}>`" for u in users)
             lines.append(f"| {{term}}`{canonical.get(term, term)}` | {where} |")
@@ -130,4 +171,7 @@ class ChapterMap(SphinxDirective):
 
 def setup(app: Sphinx) -> dict:
     app.add_directive("chapter-map", ChapterMap)
+    app.connect("env-get-outdated", outdated_maps)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,11 +1,18 @@
 """Figure, table and section numbers without unpickling every page more often than needed.
 
-Two costs of Sphinx 7.4 that grow with the size of the pages, not with what changed:
+Three costs of Sphinx 7.4 that grow with the size of the pages, not with what changed:
 
 - every build, even one that reads no page, renumbers the sections and figures by unpickling every
   page's doctree (``TocTreeCollector.assign_section_numbers`` / ``assign_figure_numbers``, about a
   quarter of a no-op build here). The numbers depend only on the pages, so when no page was read or
   removed in this build the numbers stored in the environment are kept;
+- when pages were read, the figure numbers are computed again by unpickling every page (about a
+  second here) although an edit rarely moves a figure. At ``doctree-read`` each page's *figure
+  trace* is recorded: what ``assign_figure_numbers`` looks at, in its order (sections, toctree
+  entries, numbered figures, tables and code blocks with their ids). When the traces of all pages,
+  the section numbers and the ``numfig`` settings are those of the run that computed the stored
+  numbers, the numbers of the pages read again (which Sphinx drops when it reads a page) are put
+  back instead of computed; any difference computes them all as Sphinx does;
 - the standard domain resolves each ``{numref}`` by unpickling the target page's whole doctree
   (``env.get_doctree``) once per reference: the book's hundred-odd figure and table references took
   about a third of the time spent writing the pages. The lookup only reads the target node (ids,
@@ -16,12 +23,23 @@ Two costs of Sphinx 7.4 that grow with the size of the pages, not with what chan
 
 from __future__ import annotations
 
+import hashlib
+
+from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.domains.std import StandardDomain
 from sphinx.environment.collectors.toctree import TocTreeCollector
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+TRACES = "lilbook_figure_traces"  # environment attribute: docname -> hash of the page's figure trace
+FIG_KEY = "lilbook_figure_key"  # environment attribute: the inputs of the stored figure numbers
 
 _DOCTREES: dict[str, object] = {}
 _PAGES_CHANGED = {"count": 0}  # pages read or removed by the build that is running
+_DROPPED: dict[str, dict] = {}  # figure numbers of the pages Sphinx cleared in this build
 
 
 class _SharedDoctrees:
@@ -54,6 +72,95 @@ def _numbers_if_pages_changed(original):
     return assign
 
 
+def _figure_type(env, node) -> str | None:
+    """The figure type ``assign_figure_numbers`` gives the node (None: not numbered)."""
+    for domain in env.domains.values():
+        figtype = domain.get_enumerable_node_type(node)
+        if domain.name == "std" and not domain.get_numfig_title(node):
+            continue  # uncaptioned: not numbered
+        if figtype:
+            return figtype
+    return None
+
+
+def figure_trace(env, doctree) -> list[tuple]:
+    """What ``TocTreeCollector.assign_figure_numbers`` reads of one page, in the order it walks it."""
+    out: list[tuple] = []
+
+    def walk(node) -> None:
+        for sub in node.children:
+            if isinstance(sub, nodes.section):
+                out.append(("section", tuple(sub["ids"][:1])))
+                walk(sub)
+                out.append(("end",))
+            elif isinstance(sub, addnodes.toctree):
+                out.append(("toctree", tuple(ref for _title, ref in sub["entries"])))
+            elif isinstance(sub, nodes.Element):
+                figtype = _figure_type(env, sub)
+                if figtype and sub["ids"]:
+                    out.append((figtype, sub["ids"][0]))
+                walk(sub)
+
+    walk(doctree)
+    return out
+
+
+def _trace_digest(env, doctree) -> str:
+    return hashlib.sha256(repr(figure_trace(env, doctree)).encode()).hexdigest()
+
+
+def _record_trace(app, doctree) -> None:
+    app.env.__dict__.setdefault(TRACES, {})[app.env.docname] = _trace_digest(app.env, doctree)
+
+
+def _figure_inputs(env) -> str:
+    """A digest of everything the figure numbers depend on."""
+    traces = env.__dict__.setdefault(TRACES, {})
+    for docname in env.all_docs:
+        if docname not in traces:  # read by a build before this extension recorded traces
+            traces[docname] = _trace_digest(env, env.get_doctree(docname))
+    config = env.config
+    payload = (
+        sorted((d, traces[d]) for d in env.all_docs),
+        sorted(env.toc_secnumbers.items()),
+        config.numfig, config.numfig_secnum_depth, config.root_doc,
+        sorted(env.domains["std"]._virtual_doc_names),
+    )
+    return hashlib.sha256(repr(payload).encode()).hexdigest()
+
+
+def _keep_figure_numbers(original):
+    def assign(self, env):
+        if not _PAGES_CHANGED["count"]:
+            return []
+        key = _figure_inputs(env)
+        if key == env.__dict__.get(FIG_KEY):
+            for docname, numbers in _DROPPED.items():
+                if numbers is not None:
+                    env.toc_fignumbers[docname] = numbers
+            logger.info("numbering_cache: the pages read leave every figure number as it was")
+            return []
+        result = original(self, env)
+        env.__dict__[FIG_KEY] = key
+        return result
+
+    return assign
+
+
+def _remember_dropped(_app, env, docname) -> None:
+    """Keep a page's figure numbers before the toctree collector drops them (it runs after this)."""
+    _DROPPED.setdefault(docname, env.toc_fignumbers.get(docname))
+
+
+def _purge_trace(_app, env, docname) -> None:
+    env.__dict__.get(TRACES, {}).pop(docname, None)
+
+
+def _merge_traces(_app, env, docnames, other) -> None:
+    theirs = other.__dict__.get(TRACES, {})
+    env.__dict__.setdefault(TRACES, {}).update({d: theirs[d] for d in docnames if d in theirs})
+
+
 def _shared_doctrees(original):
     def resolve(self, env, *args, **kwargs):
         return original(self, _SharedDoctrees(env), *args, **kwargs)
@@ -64,6 +171,7 @@ def _shared_doctrees(original):
 def _start(_app) -> None:
     _PAGES_CHANGED["count"] = 0
     _DOCTREES.clear()
+    _DROPPED.clear()
 
 
 def _count_read(_app, _env, docnames) -> None:
@@ -80,12 +188,17 @@ def _clear(*_args) -> None:
 
 def setup(app: Sphinx) -> dict:
     _wrap(TocTreeCollector, "assign_section_numbers", _numbers_if_pages_changed)
-    _wrap(TocTreeCollector, "assign_figure_numbers", _numbers_if_pages_changed)
+    _wrap(TocTreeCollector, "assign_figure_numbers", _keep_figure_numbers)
     _wrap(StandardDomain, "_resolve_numref_xref", _shared_doctrees)
     app.connect("builder-inited", _start)
     # last, so the count is of the pages that will really be read
     app.connect("env-before-read-docs", _count_read, priority=900)
     app.connect("env-purge-doc", _count_removed)
+    app.connect("env-purge-doc", _remember_dropped, priority=100)  # before TocTreeCollector.clear_doc
+    app.connect("env-purge-doc", _purge_trace)
+    app.connect("env-merge-info", _merge_traces)
+    # last: the doctree as it is pickled, after every other handler has changed it
+    app.connect("doctree-read", _record_trace, priority=999)
     # the doctrees are final once every page is read; nothing is kept between builds
     app.connect("env-updated", _clear)
     app.connect("build-finished", _clear)
