@@ -5,7 +5,9 @@ Tiny books are built with the project's own _config.yml and extensions (as in te
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import queue
 import re
 import subprocess
 from pathlib import Path
@@ -171,3 +173,80 @@ def test_completion_order_is_a_permutation_that_a_pool_would_follow(estimates, w
     assert [ends[i] for i in order] == sorted(ends)
     if workers == 1:
         assert order == list(range(len(estimates)))
+
+
+class _MissingWakeupSocket:
+    """A kernel socket whose message has arrived but whose wake-up is lost: like pyzmq's asyncio
+    poll when it misses an edge, a poll ends only at its timeout (then reports the message), and
+    any poll started after the message arrived sees it at once."""
+
+    def __init__(self, arrives_after: float | None) -> None:
+        self.arrives_after, self.polls = arrives_after, []
+        self.created = asyncio.get_event_loop().time()
+
+    def arrived(self) -> bool:
+        now = asyncio.get_event_loop().time()
+        return self.arrives_after is not None and now - self.created >= self.arrives_after
+
+    async def poll(self, timeout_ms: int | None) -> int:
+        self.polls.append(timeout_ms)
+        if self.arrived():
+            return 1  # a new poll checks the socket first
+        await asyncio.sleep((timeout_ms or 0) / 1000)  # the wake-up is lost: wait out the timeout
+        return int(self.arrived())
+
+
+class _Channel:
+    def __init__(self, socket) -> None:
+        self.socket = socket
+
+    async def _recv(self) -> dict:
+        return {"content": "reply"}
+
+
+def _get_msg(arrives_after: float | None, timeout: float | None) -> tuple[object, list, float]:
+    async def run():
+        channel = _Channel(_MissingWakeupSocket(arrives_after))
+        start = asyncio.get_event_loop().time()
+        try:
+            result = await parallel_execute._sliced_get_msg(channel, timeout)
+        except Exception as exc:  # noqa: BLE001 - the test looks at which
+            result = exc
+        return result, channel.socket.polls, asyncio.get_event_loop().time() - start
+
+    return asyncio.run(run())
+
+
+def test_a_lost_wake_up_costs_one_poll_slice_not_the_whole_timeout(monkeypatch):
+    monkeypatch.setattr(parallel_execute, "POLL_SLICE", 0.05)
+    # the reply arrives after 0.12 s; the cell's timeout is 120 s
+    result, polls, waited = _get_msg(arrives_after=0.12, timeout=120)
+    assert result == {"content": "reply"}
+    assert all(0 < p <= 50 for p in polls), polls  # never one long poll of 120 s
+    assert waited < 5  # found at the next slice (the unsliced poll would have waited 120 s)
+
+
+def test_the_timeout_and_an_endless_wait_are_kept(monkeypatch):
+    monkeypatch.setattr(parallel_execute, "POLL_SLICE", 0.05)
+    result, polls, waited = _get_msg(arrives_after=None, timeout=0.2)  # nothing ever arrives
+    assert isinstance(result, queue.Empty)
+    assert waited >= 0.2 and len(polls) >= 4 and sum(polls) <= 200
+    result, polls, _ = _get_msg(arrives_after=0.0, timeout=0)  # a message already there, no wait
+    assert result == {"content": "reply"} and polls == [0]
+    result, polls, _ = _get_msg(arrives_after=None, timeout=0)
+    assert isinstance(result, queue.Empty) and polls == [0]
+    result, polls, _ = _get_msg(arrives_after=0.15, timeout=None)  # no timeout: wait until it comes
+    assert result == {"content": "reply"} and all(p == 50 for p in polls)
+
+
+def test_the_build_process_and_its_workers_use_the_sliced_poll():
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    original = AsyncZMQSocketChannel.get_msg
+    try:
+        parallel_execute.bound_missed_wakeups()
+        assert AsyncZMQSocketChannel.get_msg is parallel_execute._sliced_get_msg
+        parallel_execute.bound_missed_wakeups()  # twice: still the one wrapper
+        assert AsyncZMQSocketChannel.get_msg is parallel_execute._sliced_get_msg
+    finally:
+        AsyncZMQSocketChannel.get_msg = original

@@ -21,6 +21,10 @@ execution fails is *not* cached; myst-nb executes it again while reading and rep
 its usual words ("Executing notebook failed: ..."), so a failing cell fails the strict build exactly
 as before (at the price of running that notebook twice).
 
+Every asynchronous kernel client of the build (the workers', and myst-nb's when it executes a page
+itself) polls its sockets in one-second slices (``bound_missed_wakeups``): pyzmq's asyncio poll can
+miss a reply's wake-up and notice it only at the cell's 120 s timeout.
+
 Config values (in ``_config.yml`` under ``sphinx.config``):
 
 ``parallel_execute_workers``
@@ -65,9 +69,45 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+# How long one wait on a kernel socket may last before the socket is asked again.
+POLL_SLICE = 1.0
+
+
+async def _sliced_get_msg(self, timeout: float | None = None) -> dict:
+    """``AsyncZMQSocketChannel.get_msg``, waiting at most ``POLL_SLICE`` seconds per socket poll.
+
+    pyzmq's asyncio poll can miss the wake-up of a message that has already arrived (the socket's
+    file descriptor is edge-triggered): the poll then ends only at its timeout, where a last check
+    finds the message. nbclient waits for each cell's reply with the whole execution timeout, so a
+    missed wake-up cost exactly that: 120 s of an idle kernel, in about one notebook run in ten on
+    this machine, while the cell had finished in a second. Every new poll first checks the socket
+    for a waiting message, so asking again each second bounds a missed wake-up to one second; the
+    overall timeout and the messages received are unchanged.
+    """
+    from queue import Empty
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+        if await self.socket.poll(int(min(POLL_SLICE, remaining) * 1000)):
+            return await self._recv()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise Empty
+
+
+def bound_missed_wakeups() -> None:
+    """Use :func:`_sliced_get_msg` for every asynchronous kernel client in this process."""
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    if AsyncZMQSocketChannel.get_msg is not _sliced_get_msg:
+        AsyncZMQSocketChannel.get_msg = _sliced_get_msg
+
+
 def execute_one(nb_json: str, cwd: str | None, timeout: int | None, allow_errors: bool) -> dict:
     """Execute one notebook (in a worker process) the way myst-nb's cache client does."""
     import nbformat
+
+    bound_missed_wakeups()  # a spawned worker (a forked one has it from the Sphinx process)
     from jupyter_cache.executors.utils import single_nb_execution
 
     notebook = nbformat.reads(nb_json, as_version=nbformat.NO_CONVERT)
@@ -317,6 +357,8 @@ SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM
 def setup(app: Sphinx) -> dict:
     for name, value in SINGLE_THREADED.items():
         os.environ.setdefault(name, value)
+    # the kernels myst-nb runs in this process, and the workers forked from it
+    bound_missed_wakeups()
     app.add_config_value("parallel_execute_workers", 0, "", [int])
     # after fresh_outputs (env-get-outdated) has dropped stale entries; before myst-nb reads the pages
     app.connect("env-before-read-docs", execute_stale)
