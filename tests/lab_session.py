@@ -148,6 +148,24 @@ NOTEBOOK_STATE = """() => {
 }"""
 
 
+def settled_state(page, quiet_s: float = 2.0, timeout_s: float = 60) -> dict:
+    """The notebook's state once its prose has stopped changing for ``quiet_s`` seconds.
+
+    jupyterlab-myst evaluates a Markdown cell's {eval} expressions by asking the kernel when Run All
+    reaches the cell, and shows each answer when it arrives: on a loaded machine the last ones come
+    after the code cells have finished (a fixed one-second wait once missed one). The prose is read
+    again until it is the same for ``quiet_s`` seconds, or ``timeout_s`` has passed."""
+    state = page.evaluate(NOTEBOOK_STATE)
+    quiet_since, deadline = time.monotonic(), time.monotonic() + timeout_s
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
+        time.sleep(0.25)
+        now = page.evaluate(NOTEBOOK_STATE)
+        if now["prose"] != state["prose"]:
+            quiet_since = time.monotonic()
+        state = now
+    return state
+
+
 def run_all(page, base_url: str, slug: str, timeout_s: float = 240) -> LabRun:
     """Open notebooks/<slug>.md as a notebook, run every cell and read what the page shows."""
     result = LabRun()
@@ -198,9 +216,7 @@ def run_all(page, base_url: str, slug: str, timeout_s: float = 240) -> LabRun:
         timeout=60_000,
     )
     result.run_all_seconds = time.monotonic() - start
-    # let jupyterlab-myst finish evaluating the {eval} expressions of the last Markdown cells
-    time.sleep(1.0)
-    state = page.evaluate(NOTEBOOK_STATE)
+    state = settled_state(page)
     result.code_cells, result.executed_cells = state["code"], state["executed"]
     result.error_outputs = state["errors"]
     result.prose = state["prose"]
