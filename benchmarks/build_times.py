@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"copy of {args.source.resolve()}{' at ' + args.rev if args.rev else ''} in {copy}; "
           f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (other work slows every figure)")
     try:
-        cold, _ = timed_build(copy, ["-W", "-n", "--keep-going", "--all"], env)
+        cold, proc = timed_build(copy, ["-W", "-n", "--keep-going", "--all"], env)
+        # how the notebooks ran: in the background pool, or again by myst-nb in the build process
+        for line in proc.stdout.splitlines():
+            if re.search(r"parallel_execute: (executing|\d+ of \d+|.* failed|.* could not)|Executing notebook", line):
+                print("  " + re.sub(r"\x1b\[[0-9;]*m", "", line)[:160])
         times = execution_seconds(copy)
         total = sum(times.values())
         target = 1.2 * total / 2 + 15
