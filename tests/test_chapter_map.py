@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,6 +12,7 @@ import pytest
 
 from tests.conftest import BOOK
 
+sys.path.insert(0, str(BOOK / "_ext"))  # where Sphinx finds the book's extensions (page_store)
 spec = importlib.util.spec_from_file_location("chapter_map", BOOK / "_ext" / "chapter_map.py")
 chapter_map = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(chapter_map)

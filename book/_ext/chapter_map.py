@@ -21,6 +21,7 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
+import page_store
 from lilbook import bookmap
 
 
@@ -66,21 +67,12 @@ def _current_digest(srcdir: Path) -> str:
 
 def outdated_maps(app: Sphinx, env, added, changed, removed) -> list[str]:
     """Pages with a chapter map whose chapters changed what the map shows."""
-    pages = env.__dict__.get(INPUTS, {})
+    pages = page_store.store(env, INPUTS)
     candidates = [d for d in pages if d in env.found_docs and d not in added and d not in changed]
     if not candidates:
         return []
     digest = _current_digest(Path(env.srcdir))
     return [d for d in candidates if pages[d] != digest]
-
-
-def _purge(_app, env, docname) -> None:
-    env.__dict__.get(INPUTS, {}).pop(docname, None)
-
-
-def _merge(_app, env, docnames, other) -> None:
-    theirs = other.__dict__.get(INPUTS, {})
-    env.__dict__.setdefault(INPUTS, {}).update({d: theirs[d] for d in docnames if d in theirs})
 
 
 SHORT = {
@@ -108,7 +100,7 @@ class ChapterMap(SphinxDirective):
         scans = {slug: bookmap.scan_chapter(text) for slug, (_, text) in chapters.items()}
         canonical = _glossary_terms(srcdir)
         # the chapters and the glossary: compared by content at each build (outdated_maps)
-        self.env.__dict__.setdefault(INPUTS, {})[self.env.docname] = inputs_digest(chapters, scans, canonical)
+        page_store.store(self.env, INPUTS)[self.env.docname] = inputs_digest(chapters, scans, canonical)
         conns = bookmap.connections(scans)
         n_pairs = len(conns)
         linked = sum(1 for c in conns.values() if c.links)
@@ -172,6 +164,5 @@ class ChapterMap(SphinxDirective):
 def setup(app: Sphinx) -> dict:
     app.add_directive("chapter-map", ChapterMap)
     app.connect("env-get-outdated", outdated_maps)
-    app.connect("env-purge-doc", _purge)
-    app.connect("env-merge-info", _merge)
+    page_store.keep_in_step(app, INPUTS)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

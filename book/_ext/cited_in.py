@@ -18,6 +18,7 @@ are dropped and re-recorded with their page, so incremental builds stay right.
 
 from __future__ import annotations
 
+import page_store
 from docutils import nodes
 from sphinx.addnodes import pending_xref
 from sphinxcontrib.bibtex.citation_target import parse_citation_targets
@@ -48,25 +49,7 @@ def record_citations(app, doctree: nodes.document) -> None:
         title = section[0].astext() if section is not None else ""
         for target in parse_citation_targets(ref["reftarget"]):
             records.append((target.key, anchor, title))
-    store = getattr(env, ENV_ATTR, None)
-    if store is None:
-        store = {}
-        setattr(env, ENV_ATTR, store)
-    store[env.docname] = records
-
-
-def purge(app, env, docname: str) -> None:
-    getattr(env, ENV_ATTR, {}).pop(docname, None)
-
-
-def merge(app, env, docnames, other) -> None:
-    store = getattr(env, ENV_ATTR, None)
-    if store is None:
-        store = {}
-        setattr(env, ENV_ATTR, store)
-    for docname in docnames:
-        if docname in getattr(other, ENV_ATTR, {}):
-            store[docname] = getattr(other, ENV_ATTR)[docname]
+    page_store.store(env, ENV_ATTR)[env.docname] = records
 
 
 def document_order(env) -> list[str]:
@@ -151,8 +134,7 @@ def add_cited_in(app, doctree: nodes.document, docname: str) -> None:
 
 def setup(app):
     app.connect("doctree-read", record_citations)
-    app.connect("env-purge-doc", purge)
-    app.connect("env-merge-info", merge)
+    page_store.keep_in_step(app, ENV_ATTR)
     app.connect("doctree-resolved", add_cited_in)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 1}

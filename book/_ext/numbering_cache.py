@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 
+import page_store
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
@@ -110,12 +111,12 @@ def _trace_digest(env, doctree) -> str:
 
 
 def _record_trace(app, doctree) -> None:
-    app.env.__dict__.setdefault(TRACES, {})[app.env.docname] = _trace_digest(app.env, doctree)
+    page_store.store(app.env, TRACES)[app.env.docname] = _trace_digest(app.env, doctree)
 
 
 def _figure_inputs(env) -> str:
     """A digest of everything the figure numbers depend on."""
-    traces = env.__dict__.setdefault(TRACES, {})
+    traces = page_store.store(env, TRACES)
     for docname in env.all_docs:
         if docname not in traces:  # read by a build before this extension recorded traces
             traces[docname] = _trace_digest(env, env.get_doctree(docname))
@@ -152,15 +153,6 @@ def _remember_dropped(_app, env, docname) -> None:
     _DROPPED.setdefault(docname, env.toc_fignumbers.get(docname))
 
 
-def _purge_trace(_app, env, docname) -> None:
-    env.__dict__.get(TRACES, {}).pop(docname, None)
-
-
-def _merge_traces(_app, env, docnames, other) -> None:
-    theirs = other.__dict__.get(TRACES, {})
-    env.__dict__.setdefault(TRACES, {}).update({d: theirs[d] for d in docnames if d in theirs})
-
-
 def _shared_doctrees(original):
     def resolve(self, env, *args, **kwargs):
         return original(self, _SharedDoctrees(env), *args, **kwargs)
@@ -195,8 +187,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-before-read-docs", _count_read, priority=900)
     app.connect("env-purge-doc", _count_removed)
     app.connect("env-purge-doc", _remember_dropped, priority=100)  # before TocTreeCollector.clear_doc
-    app.connect("env-purge-doc", _purge_trace)
-    app.connect("env-merge-info", _merge_traces)
+    page_store.keep_in_step(app, TRACES)
     # last: the doctree as it is pickled, after every other handler has changed it
     app.connect("doctree-read", _record_trace, priority=999)
     # the doctrees are final once every page is read; nothing is kept between builds
